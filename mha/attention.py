@@ -1,0 +1,341 @@
+"""The math of attention: one head, many heads, and the helpers in between.
+
+Shapes use these letters: B batch, T sequence length, h number of heads,
+d_model the model width, d_k = d_model / h the width of one head.
+
+This module knows no screen: it imports neither plotly nor ipywidgets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "scaled_dot_product_attention",
+    "SelfAttention",
+    "MultiHeadAttention",
+    "split_heads",
+    "merge_heads",
+    "causal_mask",
+    "get_device",
+    "count_parameters",
+    "valid_head_counts",
+    "softmax_np",
+    "self_attention_np",
+]
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+
+
+def _check_tensor(name: str, x, min_dim: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions, got shape {tuple(x.shape)}")
+
+
+def valid_head_counts(d_model: int) -> list[int]:
+    """The head counts that divide ``d_model`` evenly, smallest first."""
+    _check_positive_int("d_model", d_model)
+    return [h for h in range(1, d_model + 1) if d_model % h == 0]
+
+
+def _check_divisible(d_model: int, num_heads: int) -> None:
+    if d_model % num_heads == 0:
+        return
+    heads = ", ".join(str(h) for h in valid_head_counts(d_model))
+    lower = (d_model // num_heads) * num_heads
+    upper = lower + num_heads
+    widths = f"{lower} or {upper}" if lower > 0 else f"{upper}"
+    raise ValueError(
+        f"d_model={d_model} is not divisible by num_heads={num_heads}: every head needs the same "
+        f"width d_k = d_model / num_heads. With d_model={d_model}, num_heads can be {heads}; "
+        f"with num_heads={num_heads}, d_model could be {widths}."
+    )
+
+
+def _check_mask(mask, scores_shape: torch.Size) -> None:
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a boolean torch.Tensor (True = may attend), got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must have dtype torch.bool (True = may attend), got {mask.dtype}")
+    try:
+        broadcast = torch.broadcast_shapes(mask.shape, scores_shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != scores_shape:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores' shape "
+            f"{tuple(scores_shape)} (..., T_q, T_k)"
+        )
+
+
+# ---------------------------------------------------------------- one equation
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    """softmax(q k^T / sqrt(d_k)) v, returning the output and the attention weights.
+
+    q: (..., T_q, d_k), k: (..., T_k, d_k), v: (..., T_k, d_v).
+    mask: optional boolean tensor broadcastable to (..., T_q, T_k); True means "may attend"
+    (the convention of torch.nn.functional.scaled_dot_product_attention).
+
+    Returns out (..., T_q, d_v) and weights (..., T_q, T_k); each row of weights sums to 1.
+    A query whose keys are all masked attends to nothing: its weights row and its output row
+    are zero (not NaN), and gradients stay finite.
+    """
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _check_tensor(name, t, 2)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must share their last dimension d_k, got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"k and v must have the same number of keys T_k, got k {tuple(k.shape)} and v {tuple(v.shape)}"
+        )
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T_q, T_k)
+    if mask is None:
+        weights = torch.softmax(scores, dim=-1)
+        return weights @ v, weights
+    _check_mask(mask, scores.shape)
+    attends = mask.any(dim=-1, keepdim=True)  # (..., T_q, 1): does the row see any key?
+    scores = scores.masked_fill(~(mask | ~attends), float("-inf"))  # empty rows: keep all, zero below
+    weights = torch.softmax(scores, dim=-1).masked_fill(~attends, 0.0)
+    return weights @ v, weights
+
+
+# ---------------------------------------------------------------- heads
+
+
+def split_heads(x, num_heads: int):
+    """(B, T, d_model) -> (B, num_heads, T, d_k): give every head its own slice of the features.
+
+    Head i gets features i*d_k ... (i+1)*d_k - 1 of every token. Leading dimensions before T are kept.
+    """
+    _check_tensor("x", x, 2)
+    _check_positive_int("num_heads", num_heads)
+    _check_divisible(x.shape[-1], num_heads)
+    x = x.unflatten(-1, (num_heads, x.shape[-1] // num_heads))  # (B, T, h, d_k)
+    return x.transpose(-3, -2)  # (B, h, T, d_k)
+
+
+def merge_heads(x):
+    """(B, num_heads, T, d_k) -> (B, T, num_heads * d_k): the inverse of split_heads (concatenation)."""
+    _check_tensor("x", x, 3)
+    x = x.transpose(-3, -2)  # (B, T, h, d_k)
+    return x.flatten(-2)  # (B, T, h * d_k)
+
+
+def causal_mask(T: int, device=None):
+    """Boolean (T, T) mask, True on and below the diagonal: token t may attend to tokens 0..t."""
+    _check_positive_int("T", T)
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+class SelfAttention(nn.Module):
+    """One head of self-attention with its own W_Q, W_K, W_V (each d_model -> d_k, no bias by default).
+
+    forward(x (B, T, d_model), mask=None) -> z (B, T, d_k), weights (B, T, T).
+    """
+
+    def __init__(self, d_model: int, d_k: int, bias: bool = False):
+        super().__init__()
+        _check_positive_int("d_model", d_model)
+        _check_positive_int("d_k", d_k)
+        self.d_model, self.d_k = d_model, d_k
+        self.W_q = nn.Linear(d_model, d_k, bias=bias)
+        self.W_k = nn.Linear(d_model, d_k, bias=bias)
+        self.W_v = nn.Linear(d_model, d_k, bias=bias)
+
+    def forward(self, x, mask=None):
+        _check_input(x, self.d_model)
+        q, k, v = self.W_q(x), self.W_k(x), self.W_v(x)  # (B, T, d_k) each
+        return scaled_dot_product_attention(q, k, v, mask)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, d_k={self.d_k}"
+
+
+def _check_input(x, d_model: int) -> None:
+    _check_tensor("x", x, 2)
+    if x.dim() != 3 or x.shape[-1] != d_model:
+        raise ValueError(f"x must have shape (B, T, d_model={d_model}), got {tuple(x.shape)}")
+
+
+class MultiHeadAttention(nn.Module):
+    """h heads of self-attention computed together, concatenated, and projected back by W_O.
+
+    W_Q, W_K, W_V of all heads are stacked in one (3 * d_model, d_model) linear layer ``qkv``
+    (the layout of torch.nn.MultiheadAttention); head i owns rows i*d_k ... (i+1)*d_k - 1 of each.
+
+    forward(x (B, T, d_model), mask=None, need_weights=True, head_mask=None)
+        -> out (B, T, d_model), weights (B, num_heads, T, T) or None.
+    mask: boolean, True = may attend, shaped (T, T), (B, T, T) or broadcastable to (B, num_heads, T, T).
+    need_weights=False skips the weights and uses PyTorch's fused scaled_dot_product_attention.
+    head_mask: optional (num_heads,) tensor multiplying each head's output before W_O (0 removes a head).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, bias: bool = True):
+        super().__init__()
+        _check_positive_int("d_model", d_model)
+        _check_positive_int("num_heads", num_heads)
+        _check_divisible(d_model, num_heads)
+        self.d_model, self.num_heads, self.d_k = d_model, num_heads, d_model // num_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)  # [W_Q; W_K; W_V] of every head
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
+
+    def forward(self, x, mask=None, need_weights: bool = True, head_mask=None):
+        _check_input(x, self.d_model)
+        B, T, _ = x.shape
+        q, k, v = self.qkv(x).split(self.d_model, dim=-1)  # (B, T, d_model) each
+        q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))  # (B, h, T, d_k) each
+        if mask is not None:
+            mask = self._mask_for_heads(mask, B, T)
+        if need_weights:
+            z, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, h, T, d_k), (B, h, T, T)
+        else:
+            z, weights = _fused_attention(q, k, v, mask), None
+        if head_mask is not None:
+            z = z * self._check_head_mask(head_mask, z).view(-1, 1, 1)
+        return self.out_proj(merge_heads(z)), weights  # (B, T, d_model)
+
+    def _mask_for_heads(self, mask, B: int, T: int):
+        if isinstance(mask, torch.Tensor) and mask.dim() == 3:  # (B, T, T): the same mask for every head
+            mask = mask.unsqueeze(1)  # (B, 1, T, T)
+        _check_mask(mask, torch.Size([B, self.num_heads, T, T]))
+        return mask
+
+    def _check_head_mask(self, head_mask, z):
+        head_mask = torch.as_tensor(head_mask, dtype=z.dtype, device=z.device)
+        if head_mask.shape != (self.num_heads,):
+            raise ValueError(f"head_mask must have shape ({self.num_heads},), got {tuple(head_mask.shape)}")
+        return head_mask
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, num_heads={self.num_heads}, d_k={self.d_k}"
+
+    @classmethod
+    def from_torch(cls, m: nn.MultiheadAttention) -> MultiHeadAttention:
+        """A copy of a torch.nn.MultiheadAttention(d_model, h, batch_first=True) computing the same function."""
+        if not isinstance(m, nn.MultiheadAttention):
+            raise TypeError(f"expected torch.nn.MultiheadAttention, got {type(m).__name__}")
+        if not m.batch_first or not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise ValueError(
+                "from_torch supports nn.MultiheadAttention(d_model, num_heads, batch_first=True) without "
+                "kdim/vdim, add_bias_kv or add_zero_attn"
+            )
+        bias = m.in_proj_bias is not None
+        new = cls(m.embed_dim, m.num_heads, bias=bias).to(m.in_proj_weight.device, m.in_proj_weight.dtype)
+        with torch.no_grad():
+            new.qkv.weight.copy_(m.in_proj_weight)
+            new.out_proj.weight.copy_(m.out_proj.weight)
+            if bias:
+                new.qkv.bias.copy_(m.in_proj_bias)
+                new.out_proj.bias.copy_(m.out_proj.bias)
+        return new
+
+    @classmethod
+    def from_heads(cls, heads, w_o: nn.Linear) -> MultiHeadAttention:
+        """The batched module equal to running ``heads`` one by one, concatenating their z, and applying ``w_o``.
+
+        heads: a list of SelfAttention(d_model, d_k) with the same sizes; w_o: nn.Linear(h * d_k, d_model).
+        """
+        heads = list(heads)
+        if not heads or not all(isinstance(hd, SelfAttention) for hd in heads):
+            raise TypeError("heads must be a non-empty list of mha.SelfAttention")
+        d_model, d_k = heads[0].d_model, heads[0].d_k
+        if any((hd.d_model, hd.d_k) != (d_model, d_k) for hd in heads):
+            raise ValueError("all heads must have the same d_model and d_k")
+        if not isinstance(w_o, nn.Linear) or w_o.in_features != len(heads) * d_k or w_o.out_features != d_model:
+            raise ValueError(f"w_o must be nn.Linear({len(heads) * d_k}, {d_model}), got {w_o!r}")
+        if len(heads) * d_k != d_model:
+            raise ValueError(f"the heads' widths must add up to d_model: {len(heads)} x {d_k} != {d_model}")
+        has_bias = heads[0].W_q.bias is not None or w_o.bias is not None
+        new = cls(d_model, len(heads), bias=has_bias).to(w_o.weight.device, w_o.weight.dtype)
+        with torch.no_grad():
+            for part, name in enumerate(("W_q", "W_k", "W_v")):
+                layers = [getattr(hd, name) for hd in heads]
+                rows = slice(part * d_model, (part + 1) * d_model)
+                new.qkv.weight[rows] = torch.cat([layer.weight for layer in layers])
+                if has_bias:
+                    new.qkv.bias[rows] = torch.cat([_bias_or_zero(layer) for layer in layers])
+            new.out_proj.weight.copy_(w_o.weight)
+            if has_bias:
+                new.out_proj.bias.copy_(_bias_or_zero(w_o))
+        return new
+
+
+def _bias_or_zero(layer: nn.Linear):
+    return layer.bias if layer.bias is not None else layer.weight.new_zeros(layer.out_features)
+
+
+def _fused_attention(q, k, v, mask):
+    """F.scaled_dot_product_attention with our convention for rows that see no key (zero, not NaN)."""
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v)
+    attends = mask.any(dim=-1, keepdim=True)  # (..., T_q, 1)
+    z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~attends)
+    return z.masked_fill(~attends, 0.0)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def count_parameters(module: nn.Module) -> int:
+    """The number of trainable numbers in ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def get_device() -> torch.device:
+    """The device to run on: $MHA_DEVICE if set (cpu, cuda, mps), else CUDA, else MPS, else CPU."""
+    wanted = os.environ.get("MHA_DEVICE", "").strip().lower()
+    if wanted:
+        kind = wanted.split(":")[0]
+        if kind not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"MHA_DEVICE must be cpu, cuda or mps, got {wanted!r}")
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("MHA_DEVICE=cuda, but PyTorch sees no CUDA device here")
+        if kind == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError("MHA_DEVICE=mps, but PyTorch sees no Apple MPS device here")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# ---------------------------------------------------------------- the NumPy reference
+
+
+def softmax_np(scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax along ``axis``: subtract the row maximum before exp."""
+    shifted = np.exp(scores - scores.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)
+
+
+def self_attention_np(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray):
+    """One head of self-attention in NumPy, the equation written out.
+
+    x: (T, d_model); w_q, w_k, w_v: (d_model, d_k). Returns z (T, d_k) and weights (T, T).
+    """
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != np.shape(w_q)[0]:
+        raise ValueError(f"x must have shape (T, d_model={np.shape(w_q)[0]}), got {x.shape}")
+    q, k, v = x @ w_q, x @ w_k, x @ w_v  # (T, d_k) each
+    scores = q @ k.T / np.sqrt(k.shape[-1])  # (T, T)
+    weights = softmax_np(scores, axis=-1)  # each row sums to 1
+    return weights @ v, weights
