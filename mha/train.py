@@ -1,0 +1,218 @@
+"""A tiny, seeded training loop: one multi-head attention layer learns a generated task in seconds.
+
+The model is the smallest thing that needs attention: token + position embeddings, one
+``mha.MultiHeadAttention`` (no mask: every word sees the whole sentence), and a linear readout.
+
+Training runs on the CPU by default. These models are so small that the CPU is faster than a GPU, and
+CPU arithmetic gives the same numbers on every machine, so a notebook's stored losses and accuracies
+match everywhere. Pass ``device="cuda"`` (or ``mha.get_device()``) to train elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mha.attention import MultiHeadAttention, _check_divisible, _check_positive_int
+from mha.data import IGNORE, Task
+
+__all__ = ["TinyAttentionModel", "TrainResult", "train", "evaluate", "head_role_scores", "copy_head_to_all"]
+
+
+class TinyAttentionModel(nn.Module):
+    """Token + position embedding -> one MultiHeadAttention -> a linear readout.
+
+    forward(ids (B, T), head_mask=None) -> logits (B, T, num_classes), weights (B, num_heads, T, T).
+    num_classes defaults to vocab_size (predicting words); the readout sees only the attention's output,
+    so everything a position answers must have been fetched by a head.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int, num_heads: int, max_len: int, num_classes: int | None = None):
+        super().__init__()
+        for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads)):
+            _check_positive_int(name, value)
+        _check_positive_int("max_len", max_len)
+        _check_divisible(d_model, num_heads)
+        num_classes = vocab_size if num_classes is None else num_classes
+        _check_positive_int("num_classes", num_classes)
+        self.vocab_size, self.d_model, self.num_heads, self.max_len = vocab_size, d_model, num_heads, max_len
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        self.pos_emb = nn.Embedding(max_len, d_model)
+        self.attn = MultiHeadAttention(d_model, num_heads)
+        self.readout = nn.Linear(d_model, num_classes)
+
+    def forward(self, ids, head_mask=None):
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
+            got = f"shape {tuple(ids.shape)}, dtype {ids.dtype}" if isinstance(ids, torch.Tensor) else type(ids)
+            raise ValueError(f"ids must be a (B, T) tensor of token ids (torch.long), got {got}")
+        B, T = ids.shape
+        if T > self.max_len:
+            raise ValueError(f"sequence length T={T} is longer than the model's max_len={self.max_len}")
+        positions = torch.arange(T, device=ids.device)
+        x = self.tok_emb(ids) + self.pos_emb(positions)  # (B, T, d_model)
+        z, weights = self.attn(x, head_mask=head_mask)  # (B, T, d_model), (B, h, T, T)
+        return self.readout(z), weights  # (B, T, num_classes)
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the trained model (on the CPU) and its per-step losses and accuracies."""
+
+    model: TinyAttentionModel
+    losses: list[float]
+    accuracies: list[float]
+    seed: int
+    num_heads: int
+    d_model: int
+    steps: int
+    lr: float
+    config: dict = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1]
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.accuracies[-1]
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainResult(num_heads={self.num_heads}, d_model={self.d_model}, steps={self.steps}, seed={self.seed}, "
+            f"loss={self.final_loss:.3f}, accuracy={self.final_accuracy:.3f})"
+        )
+
+
+def _check_task(task) -> None:
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be an mha.data.Task (e.g. mha.data.make_referent_task(512)), got {type(task)}")
+
+
+def _accuracy(logits, targets) -> float:
+    asked = targets != IGNORE
+    return (logits.argmax(-1)[asked] == targets[asked]).float().mean().item()
+
+
+def train(
+    task: Task,
+    num_heads: int,
+    d_model: int = 32,
+    steps: int = 300,
+    seed: int = 0,
+    lr: float = 0.03,
+    device="cpu",
+    callback=None,
+    init=None,
+) -> TrainResult:
+    """Train a fresh TinyAttentionModel on all of ``task`` (full batch, Adam), seeded and reproducible.
+
+    The same (task, num_heads, d_model, steps, seed, lr) gives the same losses and accuracies every time
+    on the CPU, which is the default device: tiny models train faster there than on a GPU, and the numbers
+    are identical on every machine. ``device`` may name another device ("cuda", "mps", mha.get_device()).
+
+    callback(step, loss) is called after every step (e.g. to move a progress bar).
+    init(model) is called once on the freshly initialised model before training (e.g. ``copy_head_to_all``).
+    Returns a TrainResult whose model is back on the CPU, in eval mode.
+    """
+    _check_task(task)
+    _check_positive_int("num_heads", num_heads)
+    _check_positive_int("d_model", d_model)
+    _check_positive_int("steps", steps)
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, loss), got {type(callback).__name__}")
+    torch.manual_seed(seed)  # the model's initial weights
+    model = TinyAttentionModel(task.vocab_size, d_model, num_heads, task.seq_len, num_classes=task.num_classes)
+    if init is not None:
+        init(model)
+    model.to(device)
+    ids, targets = task.ids.to(device), task.targets.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses, accuracies = [], []
+    model.train()
+    for step in range(steps):
+        logits, _ = model(ids)  # (n, T, num_classes)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        accuracies.append(_accuracy(logits.detach(), targets))
+        if callback is not None:
+            callback(step, losses[-1])
+    model.cpu().eval()
+    config = dict(task=task.name, n=task.num_examples)
+    return TrainResult(model, losses, accuracies, seed, num_heads, d_model, steps, lr, config)
+
+
+def _model_of(model):
+    return model.model if isinstance(model, TrainResult) else model
+
+
+@torch.no_grad()
+def evaluate(model, task: Task, head_mask=None) -> float:
+    """The fraction of asked positions (targets != IGNORE) the model answers right; head_mask (h,) removes heads."""
+    model = _model_of(model)
+    _check_task(task)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits, _ = model(task.ids.to(device), head_mask=head_mask)
+    model.train(was_training)
+    return _accuracy(logits, task.targets.to(device))
+
+
+@torch.no_grad()
+def attention_weights(model, ids) -> torch.Tensor:
+    """The model's attention weights (B, num_heads, T, T) for ids (B, T), on the CPU."""
+    model = _model_of(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    _, weights = model(ids.to(device))
+    model.train(was_training)
+    return weights.cpu()
+
+
+@torch.no_grad()
+def head_role_scores(model, task: Task) -> torch.Tensor:
+    """(num_heads, num_roles): for each head and role, the mean attention the query puts on the role's key.
+
+    Role r of ``task.roles`` links some query positions to a key position; a head's score for r is the
+    weight it gives that key, averaged over every example and query where the role applies. 1 means the
+    head always looks exactly there; 1/T is what looking everywhere equally would give. Columns follow
+    ``list(task.roles)``.
+    """
+    model = _model_of(model)
+    _check_task(task)
+    weights = attention_weights(model, task.ids)  # (n, h, T, T)
+    scores = []
+    for keys in task.roles.values():  # (n, T), -1 where the role does not apply
+        b, q = (keys >= 0).nonzero(as_tuple=True)
+        on_key = weights[b, :, q, keys[b, q]]  # (#queries, h)
+        scores.append(on_key.mean(0))
+    return torch.stack(scores, dim=1)  # (h, roles)
+
+
+@torch.no_grad()
+def copy_head_to_all(model, head: int = 0) -> None:
+    """Give every head of ``model.attn`` the W_Q, W_K, W_V (and biases) of head ``head``, and W_O's columns too.
+
+    After this all heads are the same function of the input; their gradients are then equal as well,
+    so training keeps them identical.
+    """
+    attn = model.attn if hasattr(model, "attn") else model
+    h, d_k, d_model = attn.num_heads, attn.d_k, attn.d_model
+    if not 0 <= head < h:
+        raise ValueError(f"head must be in 0..{h - 1}, got {head}")
+    w = attn.qkv.weight.view(3, h, d_k, d_model)  # [Q, K, V] x heads
+    w.copy_(w[:, head : head + 1].expand_as(w).clone())
+    if attn.qkv.bias is not None:
+        b = attn.qkv.bias.view(3, h, d_k)
+        b.copy_(b[:, head : head + 1].expand_as(b).clone())
+    w_o = attn.out_proj.weight.view(d_model, h, d_k)  # columns of W_O, head by head
+    w_o.copy_(w_o[:, head : head + 1].expand_as(w_o).clone())
