@@ -98,3 +98,64 @@ def _unique_labels(tokens) -> list[str]:
         seen[tok] = seen.get(tok, 0) + 1
         labels.append(tok if seen[tok] == 1 else f"{tok}#{seen[tok]}")
     return labels
+
+
+def head_heatmaps(
+    weights,
+    tokens,
+    title: str = "Attention weights of each head",
+    cols: int | None = None,
+    zmax: float | None = 1.0,
+    height: int | None = None,
+) -> go.Figure:
+    """One heatmap per head, side by side, on one color scale shared by every head.
+
+    weights: (h, T, T), the weights of h heads for one sentence (row = query, column = key).
+    cols: subplots per row (default: up to 4). zmax: the top of the color scale (default 1; None = the
+    largest weight of all heads, to make small differences visible). Returns a figure with h heatmap traces.
+    """
+    from plotly.subplots import make_subplots
+
+    w = _rounded(weights)
+    T = len(tokens)
+    if w.ndim != 3 or w.shape[1:] != (T, T) or w.shape[0] == 0:
+        raise ValueError(f"weights must have shape (h, {T}, {T}) for {T} tokens and h >= 1 heads, got {w.shape}")
+    h = w.shape[0]
+    cols = min(h, 4) if cols is None else cols
+    if isinstance(cols, bool) or not isinstance(cols, int) or cols <= 0:
+        raise ValueError(f"cols must be a positive int, got {cols!r}")
+    cols = min(cols, h)
+    rows = -(-h // cols)  # ceil(h / cols)
+    zmax = float(w.max()) if zmax is None else zmax
+    labels = _unique_labels(tokens)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"head {i + 1}" for i in range(h)],
+        horizontal_spacing=0.04,
+        vertical_spacing=0.12 if rows > 1 else 0.0,
+        shared_yaxes=True,
+    )
+    for i in range(h):
+        fig.add_trace(
+            go.Heatmap(
+                z=w[i],
+                x=labels,
+                y=labels,
+                coloraxis="coloraxis",
+                hovertemplate=f"head {i + 1}: " + "%{y} looks at %{x}: %{z:.2f}<extra></extra>",
+            ),
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
+    fig.update_layout(
+        title=title,
+        height=height or 120 + 300 * rows,
+        coloraxis=dict(colorscale="Blues", cmin=0, cmax=zmax, colorbar=dict(title="weight")),
+        margin=dict(l=80, r=20, t=80, b=40),
+    )
+    fig.update_xaxes(tickangle=-45, tickfont=dict(size=9))
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=9))
+    fig.update_yaxes(title="query (looking)", col=1)
+    fig.update_xaxes(title="key (looked at)", row=rows)
+    return fig
