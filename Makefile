@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: help setup book serve lab test test-unit test-notebooks test-book lint test-gpu bench clean
+.PHONY: help setup book serve lab test test-unit test-notebooks test-book test-browser lint test-gpu bench clean
 
 help:
 	@echo "make book   set up, execute the notebooks and build the book into _build/html, then open it"
-	@echo "make test   set up, then lint, unit tests, nbval over every notebook and the book build with -W"
+	@echo "make test   set up, then lint, unit tests, nbval over every notebook, the book build with -W and"
+	@echo "            every page of the built book in headless Chromium (make test-browser)"
 	@echo "make lab    JupyterLab on the notebooks"
 	@echo "make serve  serve the built book on http://127.0.0.1:8000"
 	@echo "make test-gpu  the notebook suite with MHA_DEVICE=cuda"
@@ -40,7 +41,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check mha tests benchmarks _ext
 
 test-unit: $(STAMP)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest $(NBVAL) notebooks -q
@@ -48,7 +49,12 @@ test-notebooks: $(STAMP)
 test-book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 
-test: lint test-unit test-notebooks test-book
+# Every page of the freshly built book in headless Chromium (/usr/bin/chromium; skipped with the reason where
+# it is missing, a failure with MHA_REQUIRE_BROWSER=1). Screenshots: _build/screenshots/.
+test-browser: test-book
+	$(PY) -m pytest tests/test_book_browser.py -q
+
+test: lint test-unit test-notebooks test-book test-browser
 
 test-gpu: $(STAMP)
 	@$(PY) -c "import torch, sys; torch.cuda.is_available() or sys.exit('make test-gpu needs a CUDA device, and PyTorch sees none here')"

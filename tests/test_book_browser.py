@@ -1,0 +1,446 @@
+"""The rendered book in a real browser: every page as a reader with no kernel and no internet sees it.
+
+Serves the built book (``MHA_BOOK_HTML``, default ``_build/html``) on 127.0.0.1 and opens every page in
+headless Chromium (``/usr/bin/chromium``, driven by playwright; no browser is ever downloaded). Every request
+to anything but 127.0.0.1 is blocked. On each page it checks:
+
+- no console errors, no failed or blocked requests, no HTTP errors;
+- every plotly figure is drawn, and every slider step and menu button changes the figure when clicked;
+- every piece of math is typeset by MathJax (served by the book itself) without TeX errors;
+- every link to a page or anchor of the book resolves;
+- hidden content (exercise solutions, hidden cells) is hidden until its toggle is clicked, then visible;
+- a full-page screenshot goes to ``<book>/../screenshots/`` (``_build/screenshots/``) for a person to look at.
+
+Where Chromium or playwright is missing, or the book is not built, the tests are skipped with the reason;
+``MHA_REQUIRE_BROWSER=1`` (set by ``.ci/run``) turns every such skip into a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = (ROOT / os.environ.get("MHA_BOOK_HTML", "_build/html")).resolve()
+SCREENSHOTS = BOOK.parent / "screenshots"
+CHROMIUM = os.environ.get("MHA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+REQUIRED = os.environ.get("MHA_REQUIRE_BROWSER", "") not in ("", "0")
+TIMEOUT_MS = 30_000  # a loaded 2-core machine can take several seconds to draw a page of figures
+
+
+def _skip_or_fail(reason: str):
+    if REQUIRED:
+        pytest.fail(f"{reason} (MHA_REQUIRE_BROWSER is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def _pages() -> list[str]:
+    """Every HTML page of the built book, as a path relative to the book's root."""
+    if not (BOOK / "index.html").is_file():
+        return []
+    skip_dirs = {"_static", "_sources", "_images", "_downloads"}
+    return sorted(
+        p.relative_to(BOOK).as_posix()
+        for p in BOOK.rglob("*.html")
+        if not skip_dirs.intersection(p.relative_to(BOOK).parts[:-1])
+    )
+
+
+PAGES = _pages()
+
+
+# ---------------------------------------------------------------- fixtures: server and browser
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The built book on http://127.0.0.1:<free port>/, served from a thread."""
+    if not PAGES:
+        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(BOOK)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        _skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MHA_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip_or_fail("the python package playwright is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class PageLog:
+    """What went wrong while a page loaded and was used: console errors, failed, blocked and HTTP-error requests."""
+
+    def __init__(self):
+        self.problems: list[str] = []
+
+    def attach(self, page):
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"uncaught exception: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
+        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """Open one page of the book with every request outside 127.0.0.1 blocked; returns (page, log)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    log = PageLog()
+
+    def only_local(route):
+        url = urlparse(route.request.url)
+        if url.scheme in ("http", "https", "ws", "wss") and url.hostname != "127.0.0.1":
+            log.problems.append(f"blocked a request outside the book: {route.request.url}")
+            return route.abort()
+        return route.continue_()
+
+    context.route("**/*", only_local)
+
+    def _open(rel: str, base: str = server):
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        log.attach(page)
+        page.goto(base + rel, wait_until="load")
+        _wait_until_rendered(page)
+        return page, log
+
+    yield _open
+    context.close()
+
+
+# ---------------------------------------------------------------- helpers run in the page
+
+FIGURES_JS = "Array.from(document.querySelectorAll('.plotly-graph-div'))"
+
+WAIT_RENDERED_JS = f"""() => {{
+    const figs = {FIGURES_JS};
+    const drawn = figs.every(gd => gd.querySelector('.main-svg') && gd._fullLayout);
+    const mathDone = !document.querySelector('.math') ||
+        (window.MathJax && MathJax.startup && MathJax.startup.document &&
+         document.querySelectorAll('.math').length === document.querySelectorAll('.math mjx-container').length);
+    return drawn && mathDone;
+}}"""
+
+FIGURE_REPORT_JS = f"""() => {FIGURES_JS}.map(gd => {{
+    const svg = gd.querySelector('.main-svg');
+    const box = svg ? svg.getBoundingClientRect() : {{width: 0, height: 0}};
+    return {{
+        id: gd.id,
+        drawn: !!svg,
+        width: box.width, height: box.height,
+        traces: (gd._fullData || []).length,
+        marks: gd.querySelectorAll('.main-svg .trace, .main-svg .hm, .main-svg .imagelayer image').length,
+        sliders: ((gd.layout || {{}}).sliders || []).length,
+        menus: ((gd.layout || {{}}).updatemenus || []).length,
+    }};
+}})"""
+
+MATH_REPORT_JS = """() => ({
+    n: document.querySelectorAll('.math').length,
+    typeset: document.querySelectorAll('.math mjx-container').length,
+    errors: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error')),
+})"""
+
+# The figure's state without its controls' own state (which slider step or button is active).
+FIGURE_STATE_JS = """(gd) => {
+    const strip = (o) => JSON.parse(JSON.stringify(o, (k, v) => (k.startsWith('_') ? undefined : v)));
+    const layout = strip(gd.layout || {});
+    delete layout.sliders; delete layout.updatemenus;
+    return JSON.stringify({data: strip(gd.data || []), layout});
+}"""
+
+
+def _wait_until_rendered(page):
+    """Wait until the figures are drawn and the math typeset; what never finishes is reported by the checks."""
+    try:
+        page.wait_for_function(WAIT_RENDERED_JS, timeout=TIMEOUT_MS)
+    except Exception:
+        return
+    if page.evaluate("!!(window.MathJax && MathJax.startup && MathJax.startup.promise)"):
+        page.evaluate("MathJax.startup.promise")
+
+
+def _figure_state(page, fig_id: str) -> str:
+    return page.eval_on_selector(f"#{fig_id}", FIGURE_STATE_JS)
+
+
+def _wait_for_change(page, fig_id: str, before: str) -> bool:
+    """True once the figure's state differs from ``before`` (animations take a moment)."""
+    try:
+        page.wait_for_function(
+            f"([id, before]) => ({FIGURE_STATE_JS})(document.getElementById(id)) !== before",
+            arg=[fig_id, before],
+            timeout=3_000,
+        )
+        return True
+    except Exception:
+        return False
+
+
+def _check_sliders(page, fig_id: str, n_sliders: int, problems: list[str]):
+    """Click every step of every slider (starting next to the active one): each must change the figure."""
+    for s in range(n_sliders):
+        opts = page.eval_on_selector(
+            f"#{fig_id}",
+            f"""gd => {{
+                const o = gd._fullLayout.sliders[{s}];
+                return {{active: o.active, methods: o.steps.map(st => st.method), labels: o.steps.map(st => st.label)}};
+            }}""",
+        )
+        n = len(opts["methods"])
+        group = page.locator(f"#{fig_id} .slider-group").nth(s)
+        rail = group.locator("rect.slider-rail-touch-rect")
+        ticks = group.locator("rect.slider-tick-rect")
+        if n < 2 or ticks.count() != n:
+            problems.append(f"figure {fig_id}: slider {s} has {n} steps and {ticks.count()} ticks drawn")
+            continue
+        order = list(range(opts["active"] + 1, n)) + list(range(opts["active"] - 1, -1, -1))
+        for step in order:
+            if opts["methods"][step] == "skip":
+                continue
+            before = _figure_state(page, fig_id)
+            rail.scroll_into_view_if_needed()
+            rail_box, tick_box = rail.bounding_box(), ticks.nth(step).bounding_box()
+            x = tick_box["x"] + tick_box["width"] / 2 - rail_box["x"]
+            rail.click(position={"x": x, "y": rail_box["height"] / 2})
+            active = page.eval_on_selector(f"#{fig_id}", f"gd => gd._fullLayout.sliders[{s}].active")
+            if active != step:
+                problems.append(f"figure {fig_id}: clicking slider {s} at step {step} selected step {active}")
+            elif not _wait_for_change(page, fig_id, before):
+                problems.append(f"figure {fig_id}: slider {s} step {step} ({opts['labels'][step]!r}) changes nothing")
+
+
+def _check_menus(page, fig_id: str, n_menus: int, problems: list[str]):
+    """Click every button of every update menu (dropdowns are opened first): each must change the figure."""
+    for m in range(n_menus):
+        opts = page.eval_on_selector(
+            f"#{fig_id}",
+            f"""gd => {{
+                const o = gd._fullLayout.updatemenus[{m}];
+                return {{type: o.type, active: o.active, labels: o.buttons.map(b => b.label),
+                         methods: o.buttons.map(b => b.method)}};
+            }}""",
+        )
+        header = page.locator(f"#{fig_id} .updatemenu-header-group").nth(m)
+        active = opts["active"]
+        order = [b for b in range(len(opts["labels"])) if b != active] + ([active] if active >= 0 else [])
+        for b in order:
+            if opts["methods"][b] == "skip":
+                continue
+            before = _figure_state(page, fig_id)
+            if opts["type"] == "buttons":
+                button = header.locator(".updatemenu-button").nth(b)
+            else:  # dropdown: open it, then pick the button
+                header.locator(".updatemenu-header").click()
+                button = page.locator(f"#{fig_id} .updatemenu-dropdown-button-group .updatemenu-dropdown-button").nth(b)
+            button.click()
+            if not _wait_for_change(page, fig_id, before):
+                problems.append(f"figure {fig_id}: menu {m} button {b} ({opts['labels'][b]!r}) changes nothing")
+
+
+TOGGLES_JS = """() => {
+    // Everything a reader has to open: sphinx-exercise solutions, togglebutton admonitions,
+    // myst-nb hidden cells (<details class="hide">) and sphinx-design dropdowns.
+    const found = [];
+    document.querySelectorAll('.solution, .toggle, .admonition.dropdown, details').forEach(el => {
+        if (found.some(f => f.contains(el))) return;
+        found.push(el);
+    });
+    return found.map((el, i) => {
+        el.setAttribute('data-mha-toggle', String(i));
+        return {index: i, tag: el.tagName.toLowerCase(), cls: el.className,
+                solution: el.matches('.solution, .tag_solution') || !!el.querySelector('.solution, .tag_solution')};
+    });
+}"""
+
+# The content a reader opens: the element's children except its title, summary or toggle button.
+TOGGLE_CONTENT_JS = """(el) => {
+    const kids = Array.from(el.children).filter(k =>
+        !k.matches('summary, .admonition-title, button.toggle-button, .toggle-button'));
+    // checkVisibility() also sees through a closed <details> (content-visibility: hidden in Chrome).
+    const visible = kids.filter(k => k.checkVisibility({opacityProperty: true, visibilityProperty: true})
+                                     && k.getBoundingClientRect().height > 0);
+    return {n: kids.length, visible: visible.length,
+            text: kids.map(k => k.innerText || '').join(' ').trim().slice(0, 60)};
+}"""
+
+
+def _check_toggles(page, problems: list[str]) -> int:
+    toggles = page.evaluate(TOGGLES_JS)
+    for t in toggles:
+        el = page.locator(f"[data-mha-toggle='{t['index']}']")
+        what = f"{'solution' if t['solution'] else 'hidden block'} {t['index']} ({t['tag']}.{t['cls']})"
+        before = el.evaluate(TOGGLE_CONTENT_JS)
+        if before["n"] == 0:
+            problems.append(f"{what}: has no content to open")
+            continue
+        if before["visible"]:
+            problems.append(f"{what}: its content is visible before it is opened: {before['text']!r}")
+            continue
+        if t["tag"] == "details":
+            el.locator(":scope > summary").click()
+        elif el.locator(".toggle-button").count():
+            el.locator(".toggle-button").first.click()
+        else:
+            el.locator(".admonition-title").first.click()
+        try:
+            el.evaluate(
+                f"el => new Promise((ok, fail) => {{ const t0 = Date.now(); (function poll() {{"
+                f" const r = ({TOGGLE_CONTENT_JS})(el); if (r.visible === r.n) ok(); else if (Date.now() - t0 > 3000)"
+                f" fail(new Error('still hidden')); else setTimeout(poll, 50); }})(); }})"
+            )
+        except Exception:
+            problems.append(f"{what}: clicking its toggle does not show its content")
+    return len(toggles)
+
+
+# ---------------------------------------------------------------- static checks of the HTML
+
+
+@functools.cache
+def _anchors(path: Path) -> frozenset[str]:
+    html = path.read_text(encoding="utf-8", errors="replace")
+    return frozenset(re.findall(r"""\b(?:id|name)=["']([^"']+)["']""", html))
+
+
+def _check_links(page, server: str, rel: str, problems: list[str]) -> int:
+    """Every href into the book names a file that exists and, with a #fragment, an anchor in it."""
+    hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
+    checked = 0
+    for href in set(hrefs):
+        url = urlparse(urljoin(server + rel, href))
+        if url.scheme not in ("http", "https") or url.netloc != urlparse(server).netloc:
+            continue  # external links (repository, Colab, Binder) are checked by test_launch_buttons
+        target = BOOK / unquote(url.path).lstrip("/")
+        if target.is_dir():
+            target = target / "index.html"
+        checked += 1
+        if not target.is_file():
+            problems.append(f"link {href!r} points to a missing file {target.relative_to(BOOK)}")
+        elif url.fragment and target.suffix == ".html" and unquote(url.fragment) not in _anchors(target):
+            problems.append(f"link {href!r}: no anchor #{url.fragment} in {target.relative_to(BOOK)}")
+    return checked
+
+
+# ---------------------------------------------------------------- the tests
+
+
+@pytest.mark.parametrize("rel", PAGES or ["(book not built)"])
+def test_page_in_browser(open_page, server, rel, record_property):
+    page, log = open_page(rel)
+    problems: list[str] = []
+
+    figures = page.evaluate(FIGURE_REPORT_JS)
+    for fig in figures:
+        if not (fig["drawn"] and fig["width"] > 0 and fig["height"] > 0 and fig["traces"] and fig["marks"]):
+            problems.append(f"figure {fig['id']} is not drawn: {json.dumps(fig)}")
+            continue
+        _check_sliders(page, fig["id"], fig["sliders"], problems)
+        _check_menus(page, fig["id"], fig["menus"], problems)
+
+    math = page.evaluate(MATH_REPORT_JS)
+    if math["typeset"] != math["n"]:
+        problems.append(f"{math['n'] - math['typeset']} of {math['n']} math elements are not typeset")
+    problems += [f"TeX error: {e}" for e in math["errors"]]
+
+    n_links = _check_links(page, server, rel, problems)
+    n_toggles = _check_toggles(page, problems)
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")), full_page=True)
+
+    problems += log.problems
+    summary = (
+        f"{len(figures)} figures ({sum(f['sliders'] for f in figures)} sliders, "
+        f"{sum(f['menus'] for f in figures)} menus), {math['n']} math, {n_links} links, {n_toggles} toggles"
+    )
+    record_property("checked", summary)
+    print(f"{rel}: {summary}")
+    assert not problems, f"{rel} ({summary}):\n  " + "\n  ".join(problems)
+
+
+def test_pages_work_over_file_urls(open_page):
+    """`make book` opens index.html as a file: figures and math must work without a web server too."""
+    rels = [rel for rel in PAGES if rel.startswith("notebooks/")][:1] + ["book/intro.html"]
+    for rel in rels:
+        page, log = open_page(rel, base=BOOK.as_uri() + "/")
+        figures, math = page.evaluate(FIGURE_REPORT_JS), page.evaluate(MATH_REPORT_JS)
+        undrawn = [f["id"] for f in figures if not (f["drawn"] and f["marks"])]
+        assert not undrawn, f"{rel} over file://: figures not drawn: {undrawn}"
+        assert math["typeset"] == math["n"], f"{rel} over file://: math typeset {math['typeset']} of {math['n']}"
+        assert not log.problems, f"{rel} over file://:\n  " + "\n  ".join(log.problems)
+
+
+def _launch_urls(notebook_rel: str) -> tuple[str, str]:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]
+    owner_name = urlparse(repo["url"]).path.strip("/")
+    branch = repo.get("branch", "main")
+    colab = f"{config['launch_buttons']['colab_url']}/github/{owner_name}/blob/{branch}/{notebook_rel}"
+    binder = f"{config['launch_buttons']['binderhub_url']}/v2/gh/{owner_name}/{branch}?urlpath=lab/tree/{notebook_rel}"
+    return colab, binder
+
+
+NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("notebooks/")]
+
+
+@pytest.mark.parametrize("rel", NOTEBOOK_PAGES or ["(book not built)"])
+def test_launch_buttons(rel):
+    """Every notebook page has Colab and Binder buttons that open that notebook from the repository's URL."""
+    if not NOTEBOOK_PAGES:
+        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+    html = (BOOK / rel).read_text(encoding="utf-8")
+    notebook = rel.removesuffix(".html") + ".ipynb"
+    assert (ROOT / notebook).is_file(), f"{rel} has no notebook {notebook} in the repository"
+    hrefs = set(re.findall(r'href="([^"]+)"', html))
+    colab, binder = _launch_urls(notebook)
+    assert colab in hrefs, f"{rel}: no Colab button to {colab}; launch links: {[h for h in hrefs if 'colab' in h]}"
+    assert binder.replace("&", "&amp;") in hrefs or binder in hrefs, (
+        f"{rel}: no Binder button to {binder}; launch links: {[h for h in hrefs if 'binder' in h]}"
+    )
+
+
+def test_mathjax_is_served_by_the_book():
+    """No page loads MathJax (or anything else) from a CDN: the script is in _static/."""
+    if not PAGES:
+        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+    for rel in PAGES:
+        html = (BOOK / rel).read_text(encoding="utf-8")
+        remote = re.findall(r'<script[^>]+src="(https?://[^"]+)"', html)
+        assert not remote, f"{rel} loads scripts from the internet: {remote}"
+    assert (BOOK / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert shutil.which(CHROMIUM) or not REQUIRED, f"no Chromium at {CHROMIUM}"

@@ -1,0 +1,71 @@
+"""Every notebook opens the same way: a title cell, then the one canonical setup cell.
+
+The setup cell is what makes a notebook run on Colab: it installs the course's `mha` package from the
+repository named in `_config.yml` (the one place that holds the URL; the launch buttons use it too) at a
+pinned ref, and leaves Colab's torch, plotly and ipywidgets as they are (see tests/test_install.py).
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+import mha
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REPOSITORY_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+# The ref that Colab installs `mha` from: `main` (the newest package, the same branch the launch buttons open).
+PINNED_REF = "main"
+
+SETUP_CELL = f"""\
+# Setup: on Colab, install the course's `mha` package (Colab's torch, plotly and ipywidgets stay as they are).
+import sys
+
+if "google.colab" in sys.modules:
+    %pip install -q "mha @ git+{REPOSITORY_URL}@{PINNED_REF}"
+
+import mha
+
+mha.setup_notebook()"""
+
+
+def _first_code_cell(nb):
+    return next(cell for cell in nb.cells if cell.cell_type == "code")
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks/NN_*.ipynb found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_is_the_numbered_title(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    number = int(path.name[:2])
+    assert first.cell_type == "markdown", f"{path.name}: the first cell must be the title, got a {first.cell_type} cell"
+    title = first.source.splitlines()[0] if first.source else ""
+    assert re.fullmatch(rf"# {number}\. \S.*", title), f"{path.name}: expected '# {number}. Title', got {title!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_is_the_canonical_setup_cell(path):
+    cell = _first_code_cell(nbformat.read(path, as_version=4))
+    urls = re.findall(r"git\+(\S+?)@", cell.source)
+    assert urls == [REPOSITORY_URL], (
+        f"{path.name}: the setup cell installs from {urls}, _config.yml has {REPOSITORY_URL}"
+    )
+    assert cell.source == SETUP_CELL, (
+        f"{path.name}: the first code cell differs from the canonical setup cell (tests/test_setup_cell.py).\n"
+        f"--- expected\n{SETUP_CELL}\n--- found\n{cell.source}"
+    )
+    assert not cell.get("outputs"), f"{path.name}: the setup cell must print nothing, it has outputs"
+
+
+def test_pinned_ref_and_version_agree():
+    """The package's version is stated once in pyproject.toml and once in mha/__init__.py; a tag ref names it."""
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert mha.__version__ == version, f"mha.__version__ is {mha.__version__}, pyproject.toml says {version}"
+    assert PINNED_REF in ("main", f"v{version}"), f"the setup cell installs @{PINNED_REF}; expected main or v{version}"
