@@ -5,7 +5,8 @@ headless Chromium (``/usr/bin/chromium``, driven by playwright; no browser is ev
 to anything but 127.0.0.1 is blocked. On each page it checks:
 
 - no console errors, no failed or blocked requests, no HTTP errors;
-- every plotly figure is drawn, and every slider step and menu button changes the figure when clicked;
+- every plotly figure is drawn, its texts (titles, subplot titles, legend) fit in it without overlapping,
+  and every slider step and menu button changes the figure when clicked;
 - every piece of math is typeset by MathJax (served by the book itself) without TeX errors;
 - every link to a page or anchor of the book resolves;
 - hidden content (exercise solutions, hidden cells) is hidden until its toggle is clicked, then visible;
@@ -173,6 +174,25 @@ MATH_REPORT_JS = """() => ({
     typeset: document.querySelectorAll('.math mjx-container').length,
     errors: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error')),
 })"""
+
+# Titles, axis titles, subplot titles (annotations), legend and colorbar texts: each inside the figure, none on another.
+FIGURE_TEXT_JS = """(gd) => {
+    const svg = gd.querySelector('.main-svg').getBoundingClientRect();
+    const sel = '.gtitle, .annotation-text, .g-xtitle text, .g-ytitle text, .legendtext, .cbtitle text';
+    const boxes = Array.from(gd.querySelectorAll(sel)).map(t => ({t: t.textContent, b: t.getBoundingClientRect()}))
+                       .filter(x => x.b.width > 0 && x.t.trim());
+    const problems = [];
+    for (const {t, b} of boxes) {
+        if (b.left < svg.left - 1 || b.right > svg.right + 1 || b.top < svg.top - 1 || b.bottom > svg.bottom + 1)
+            problems.push(`text cut off at the figure's edge: ${JSON.stringify(t)}`);
+    }
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i].b, c = boxes[j].b;
+        if (a.left < c.right - 1 && c.left < a.right - 1 && a.top < c.bottom - 1 && c.top < a.bottom - 1)
+            problems.push(`texts overlap: ${JSON.stringify(boxes[i].t)} and ${JSON.stringify(boxes[j].t)}`);
+    }
+    return problems;
+}"""
 
 # The figure's state without its controls' own state (which slider step or button is active).
 FIGURE_STATE_JS = """(gd) => {
@@ -368,6 +388,9 @@ def test_page_in_browser(open_page, server, rel, record_property):
         if not (fig["drawn"] and fig["width"] > 0 and fig["height"] > 0 and fig["traces"] and fig["marks"]):
             problems.append(f"figure {fig['id']} is not drawn: {json.dumps(fig)}")
             continue
+        gd = f"#{fig['id']}"
+        title = page.eval_on_selector(gd, "gd => (gd.querySelector('.gtitle') || {}).textContent || ''")
+        problems += [f"figure {fig['id']} ({title!r}): {p}" for p in page.eval_on_selector(gd, FIGURE_TEXT_JS)]
         _check_sliders(page, fig["id"], fig["sliders"], problems)
         _check_menus(page, fig["id"], fig["menus"], problems)
 
