@@ -1,5 +1,8 @@
 """mha.benchmark on tiny shapes: the variants agree, the table has its structure. No assertion on timing."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -70,3 +73,16 @@ def test_count_matmuls_loop_grows_with_heads_batched_does_not():
 
 def test_matmul_tflops_is_positive():
     assert benchmark.matmul_tflops(n=32, repeats=1) > 0
+
+
+def test_cli_sweep_table_and_check(capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds benchmarks/
+    from benchmarks import bench_attention
+
+    rows = benchmark.run_benchmark([(1, T, 8, 2) for T in (4, 8)], passes=("fwd",), repeats=1, warmup=0)
+    lines = bench_attention.sweep_table(rows).splitlines()
+    assert lines[0].split() == ["T", *benchmark.VARIANTS, "fused/torch"]
+    assert [line.split()[0] for line in lines[1:]] == ["4", "8"]
+    assert bench_attention.check("ratio", 0.9, 1.0, at_most=True)
+    assert not bench_attention.check("rate", 0.4, 0.5, at_most=False)
+    assert capsys.readouterr().out.splitlines() == ["PASS  ratio: 0.90 (<= 1.00)", "FAIL  rate: 0.40 (>= 0.50)"]
