@@ -1,0 +1,470 @@
+"""Instructor commands: the student version of the notebooks, and a grader for submitted notebooks.
+
+    python -m mha.course student OUT_DIR            # notebooks without solutions, into OUT_DIR
+    python -m mha.course grade PATH... [--out DIR]  # run submissions, print and save a table of points
+    python -m mha.course list                       # the exercises and their points
+
+A solution is a code cell tagged ``solution``. The student version replaces it by a stub that keeps the
+function's signature and docstring and raises ``NotImplementedError`` with a hint (a value becomes ``...``).
+
+The grader runs every submission in a fresh kernel (a copy, in a temporary folder; the file itself is never
+changed) with a time limit per cell and per notebook, then calls every check of that notebook on the names the
+learner defined, so a missing or moved check cell does not matter. The checks (``mha.exercises``) report to a
+results file named by ``$MHA_EXERCISE_RESULTS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import csv
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mha.exercises import EXERCISES, RESULTS_ENV, TIME_LIMIT, Exercise, exercises_for
+
+SOLUTION_TAG = "solution"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+_GATE = re.compile(r"^\s*(```+|:::+)\s*\{solution-(start|end)\}")
+
+
+# ---------------------------------------------------------------- the student version
+
+
+def _exercise_by_name(name: str, notebook: str | None) -> Exercise | None:
+    matches = [e for e in EXERCISES.values() if e.name == name]
+    if notebook:
+        matches = [e for e in matches if e.notebook == notebook] or matches
+    return matches[0] if matches else None
+
+
+def make_stub(source: str, notebook: str | None = None) -> str:
+    """The student's version of a solution cell: signatures and docstrings kept, bodies replaced.
+
+    A function keeps its ``def`` line(s) and docstring and raises NotImplementedError with a hint; a value
+    (``name = ...``) becomes ``name = ...``; imports stay; any other statement is dropped.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "# Exercise: write your code here.\n"
+    lines = source.splitlines()
+    first = None
+    parts = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            parts.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            ex = _exercise_by_name(node.name, notebook)
+            first = first or ex
+            body0 = node.body[0]
+            has_doc = (
+                isinstance(body0, ast.Expr)
+                and isinstance(body0.value, ast.Constant)
+                and isinstance(body0.value.value, str)
+            )
+            start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            if body0.lineno == node.lineno:  # `def f(x): return x` on one line
+                header = [f"def {node.name}({ast.unparse(node.args)}):"]
+                indent = " " * (node.col_offset + 4)
+            else:
+                header = lines[start - 1 : (body0.end_lineno if has_doc else body0.lineno - 1)]
+                indent = " " * body0.col_offset
+            message = f"Exercise {ex.id}: {ex.hint}" if ex else "write your code here"
+            parts.append("\n".join(header) + f"\n{indent}raise NotImplementedError({message!r})")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    ex = _exercise_by_name(target.id, notebook)
+                    first = first or ex
+                    comment = f"  # Exercise {ex.id}: {ex.hint}" if ex else "  # your answer"
+                    parts.append(f"{target.id} = ...{comment}")
+    intro = f"# Exercise {first.id}: " if first else "# Exercise: "
+    if any("NotImplementedError" in part for part in parts):
+        intro += "replace `raise NotImplementedError(...)` with your code, then run the check below."
+    else:
+        intro += "replace the `...` with your answer, then run the check below."
+    return intro + "\n" + "\n\n\n".join(parts)
+
+
+def _notebook_number(path: Path, nb=None) -> str | None:
+    """The course notebook a file is a version of: from its metadata, else from its name (04_..., hw04, ...)."""
+    if nb is not None:
+        number = nb.get("metadata", {}).get("mha_course", {}).get("notebook")
+        if isinstance(number, str) and re.fullmatch(r"\d\d", number):
+            return number
+    known = {e.notebook for e in EXERCISES.values()}
+    match = re.match(r"(\d\d)(?!\d)", path.name)
+    if match and match.group(1) in known:
+        return match.group(1)
+    for candidate in re.findall(r"(?<!\d)(\d{1,2})(?!\d)", path.stem):
+        if f"{int(candidate):02d}" in known:
+            return f"{int(candidate):02d}"
+    return None
+
+
+def student_version(nb, number: str | None):
+    """A copy of notebook ``nb`` with every solution replaced by a stub and the checks' outputs cleared."""
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and _GATE.match(cell.source):
+            continue  # the sphinx-exercise gates around a solution: the stub is not hidden
+        if cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", []):
+            cell.source = make_stub(cell.source, number)
+            cell.outputs, cell.execution_count = [], None
+            tags = [t for t in cell.metadata.get("tags", []) if t not in (SOLUTION_TAG, "hide-input", "hide-cell")]
+            cell.metadata["tags"] = tags + ["exercise"]
+        elif cell.cell_type == "code" and "mha.exercises.check_" in cell.source:
+            cell.outputs, cell.execution_count = [], None  # the solution's "passed" would mislead
+        cells.append(cell)
+    nb.cells = cells
+    nb.metadata["mha_course"] = {"notebook": number, "version": "student"}
+    nbformat.validate(nb)
+    return nb
+
+
+def write_student_versions(out_dir: Path, source: Path) -> list[Path]:
+    import nbformat
+
+    written = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        student = student_version(nb, _notebook_number(path, nb))
+        target = out_dir / path.name
+        nbformat.write(student, target)
+        written.append(target)
+    return written
+
+
+# ---------------------------------------------------------------- the grader
+
+
+@dataclass
+class Grade:
+    file: str
+    notebook: str | None
+    exercise: str
+    title: str
+    points: float
+    max_points: float
+    status: str
+    feedback: str
+
+
+@dataclass
+class Submission:
+    file: str
+    notebook: str | None
+    grades: list[Grade] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def points(self) -> float:
+        return sum(g.points for g in self.grades)
+
+    @property
+    def max_points(self) -> float:
+        return sum(g.max_points for g in self.grades)
+
+
+def _client_class():
+    from nbclient import NotebookClient
+
+    class _GradingClient(NotebookClient):
+        """Keeps only error outputs (a huge output costs no memory) and remembers cells stopped by a timeout."""
+
+        timed_out = False
+        dropped_bytes = 0
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg["msg_type"] == "error":
+                return super().output(outs, msg, display_id, cell_index)
+            self.dropped_bytes += len(msg.get("content", {}).get("text", ""))
+            return None
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            self.timed_out = True
+            return await super()._async_handle_timeout(timeout, cell)
+
+    return _GradingClient
+
+
+def _run_notebook(nb, number: str | None, workdir: Path, timeout: float, cell_timeout: float):
+    """Execute nb in a fresh kernel; return (the checks' result records, notes about what went wrong)."""
+    import nbformat
+    from nbclient.exceptions import DeadKernelError
+
+    results_file = workdir / "results.jsonl"
+    results_file.touch()
+    notes: list[str] = []
+    code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
+    # two cells of ours, run outside the learner's time limits: the course's imports (slow on a busy machine),
+    # and, after the learner's cells, every check on the names they defined
+    warm_up = nbformat.v4.new_code_cell("import mha.exercises")
+    final = nbformat.v4.new_code_cell(f"import mha.exercises\nmha.exercises._final_check(globals(), {number!r})")
+    nb.cells += [warm_up, final]
+    quiet_log = logging.getLogger("mha.course.nbclient")
+    quiet_log.setLevel(logging.CRITICAL)  # timeouts and interrupts are reported in the notes instead
+    client = _client_class()(
+        nb,
+        log=quiet_log,
+        timeout=int(cell_timeout),
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": "CellTimeoutError", "evalue": "time limit", "traceback": []},
+        shutdown_kernel="immediate",
+        record_timing=False,
+        startup_timeout=120,
+        iopub_timeout=5,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    env = {**os.environ, RESULTS_ENV: str(results_file), "PYTHONDONTWRITEBYTECODE": "1"}
+    deadline = time.monotonic() + timeout
+    errors = 0
+    try:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the kernel's own log lines
+        with client.setup_kernel(env=env, cwd=str(workdir), **quiet):
+            client.timeout = 300
+            client.execute_cell(warm_up, len(nb.cells) - 2)
+            for index, cell in code_cells:
+                remaining = deadline - time.monotonic()
+                if remaining < 1:
+                    notes.append(f"stopped at cell {index}: the notebook's time limit ({timeout:g} s) was reached")
+                    break
+                client.timeout = int(max(1, min(cell_timeout, remaining)))
+                client.timed_out = False
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    notes.append(f"the kernel died while running cell {index}")
+                    raise
+                if client.timed_out:
+                    notes.append(f"cell {index} was stopped after {client.timeout} s (time limit)")
+                for out in cell.get("outputs", []):
+                    if out.get("output_type") == "error" and errors < 3 and out.get("ename") != "KeyboardInterrupt":
+                        errors += 1
+                        notes.append(f"cell {index} raised {out.get('ename')}: {str(out.get('evalue'))[:120]}")
+            if number:
+                client.timeout = int(TIME_LIMIT * len(exercises_for(number)) + 60)
+                client.execute_cell(final, len(nb.cells) - 1)
+    except DeadKernelError:
+        pass
+    if client.dropped_bytes > 1_000_000:
+        notes.append(f"printed {client.dropped_bytes / 1e6:.0f} MB of output (ignored)")
+    records = []
+    for line in results_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("exercise") in EXERCISES:
+            records.append(record)
+    return records, notes
+
+
+def _pick(records: list[dict], exercise_id: str) -> dict | None:
+    """The result that counts: the final check's, unless it found no definition; else the last check cell's."""
+    mine = [r for r in records if r.get("exercise") == exercise_id]
+    final = [r for r in mine if r.get("source") == "final"]
+    cells = [r for r in mine if r.get("source") != "final"]
+    if final and final[-1].get("status") != "missing":
+        return final[-1]
+    if cells:
+        return cells[-1]
+    return final[-1] if final else None
+
+
+def grade_file(path: Path, timeout: float = 300, cell_timeout: float = 60) -> Submission:
+    """Grade one submitted notebook. Never raises and never writes to ``path``."""
+    import nbformat
+
+    started = time.monotonic()
+    nb, reason = None, None
+    try:
+        nb = nbformat.reads(path.read_bytes().decode("utf-8"), as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("it has no list of cells")
+    except Exception as e:  # not JSON, not UTF-8, not a notebook
+        reason = f"not a valid notebook ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+        nb = None
+    number = _notebook_number(path, nb)
+    sub = Submission(str(path), number)
+    records: list[dict] = []
+    if reason:
+        sub.notes.append(reason)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mha-grade-") as tmp:
+            try:
+                records, notes = _run_notebook(nb, number, Path(tmp), timeout, cell_timeout)
+                sub.notes += notes
+            except Exception as e:  # a kernel that does not start, a broken cell structure, ...
+                sub.notes.append(f"could not run the notebook ({type(e).__name__}: {str(e)[:160]})")
+        if number is None:
+            seen = sorted({r["exercise"] for r in records})
+            number = sub.notebook = seen[0].split(".")[0] if seen else None
+    expected = exercises_for(number) if number else []
+    if not expected and not reason:
+        sub.notes.append("no course exercise found: name the file like the course notebook (e.g. 04_....ipynb)")
+    for ex in expected:
+        record = _pick(records, ex.id)
+        if record is None:
+            why = reason or "no result: the exercise's cells are missing or did not run"
+            sub.grades.append(Grade(sub.file, number, ex.id, ex.title, 0.0, float(ex.points), "missing", why))
+        else:
+            points = float(record.get("points", 0)) if record.get("passed") else 0.0
+            status, feedback = str(record.get("status", "")), str(record.get("feedback", ""))
+            sub.grades.append(Grade(sub.file, number, ex.id, ex.title, points, float(ex.points), status, feedback))
+    sub.seconds = round(time.monotonic() - started, 1)
+    return sub
+
+
+def grade_files(files: list[Path], timeout: float = 300, cell_timeout: float = 60, jobs: int = 1) -> list[Submission]:
+    """Grade many notebooks, ``jobs`` kernels at a time; the result is in the order of ``files``."""
+
+    def one(path: Path) -> Submission:
+        print(f"grading {path} ...", file=sys.stderr, flush=True)
+        return grade_file(path, timeout, cell_timeout)
+
+    if jobs <= 1 or len(files) <= 1:
+        return [one(p) for p in files]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work; the threads only wait
+        return list(pool.map(one, files))
+
+
+def _find_submissions(paths: list[str]) -> list[Path]:
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+        else:
+            found.append(p)
+    return found
+
+
+def _print_table(subs: list[Submission], out=sys.stdout) -> None:
+    rows = [("student file", "exercise", "points", "status", "feedback")]
+    for sub in subs:
+        for g in sub.grades:
+            feedback = g.feedback if len(g.feedback) <= 70 else g.feedback[:67] + "..."
+            rows.append((sub.file, g.exercise, f"{g.points:g}/{g.max_points:g}", g.status, feedback))
+        rows.append((sub.file, "TOTAL", f"{sub.points:g}/{sub.max_points:g}", "", "; ".join(sub.notes)[:200]))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4], file=out)
+        if n == 0:
+            print("  ".join("-" * w for w in widths) + "  " + "-" * 8, file=out)
+
+
+def _write_reports(subs: list[Submission], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = out_dir / "grades.csv", out_dir / "grades.json"
+    fields = list(Grade.__dataclass_fields__)
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for sub in subs:
+            for g in sub.grades:
+                writer.writerow(asdict(g))
+    report = {
+        "submissions": [
+            {
+                "file": s.file,
+                "notebook": s.notebook,
+                "points": s.points,
+                "max_points": s.max_points,
+                "seconds": s.seconds,
+                "notes": s.notes,
+                "exercises": [asdict(g) for g in s.grades],
+            }
+            for s in subs
+        ]
+    }
+    json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return csv_path, json_path
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mha.course",
+        description="Instructor commands for the course: a student version of the notebooks, and a grader.",
+        epilog="Examples:\n  python -m mha.course student student/\n"
+        "  python -m mha.course grade submissions/ --out grades/\n  python -m mha.course list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{student,grade,list}")
+    p = sub.add_parser(
+        "student",
+        help="write the notebooks without their solutions",
+        description="Write every notebook with each solution cell (tagged 'solution') replaced by a stub that "
+        "raises NotImplementedError with a hint, its output cleared; everything else is kept.",
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the student notebooks into (created)")
+    p.add_argument("--source", default=str(NOTEBOOKS), help="folder of the course notebooks (default: %(default)s)")
+    g = sub.add_parser(
+        "grade",
+        help="run submitted notebooks and grade their exercises",
+        description="Run each submitted notebook in a fresh kernel (on a copy) and grade its exercises. Prints "
+        "a table and writes grades.csv and grades.json. A file that cannot be read gets zero and a reason.",
+    )
+    g.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders searched for *.ipynb")
+    g.add_argument("--out", default="grades", help="folder for grades.csv and grades.json (default: %(default)s)")
+    g.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: %(default)s)")
+    g.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default: %(default)s)")
+    g.add_argument("--jobs", "-j", type=int, default=1, help="notebooks run at the same time (default: %(default)s)")
+    sub.add_parser("list", help="list the exercises and their points", description="List the exercises.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for ex in EXERCISES.values():
+            print(f"{ex.id}  {ex.points} pt  {ex.name:<18} {ex.title}")
+        return 0
+    if args.command == "student":
+        source, out_dir = Path(args.source), Path(args.out_dir)
+        if not source.is_dir() or not any(source.glob("*.ipynb")):
+            parser.error(f"--source {source} is not a folder with notebooks")
+        if out_dir.resolve() == source.resolve():
+            parser.error("OUT_DIR must not be the source folder: the solutions would be overwritten")
+        written = write_student_versions(out_dir, source)
+        print(f"wrote {len(written)} student notebooks to {out_dir}")
+        return 0
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        parser.error(f"no such file or folder: {', '.join(missing)}")
+    if args.timeout <= 0 or args.cell_timeout <= 0 or args.jobs < 1:
+        parser.error("--timeout, --cell-timeout and --jobs must be positive")
+    files = _find_submissions(args.paths)
+    if not files:
+        parser.error(f"no notebooks (*.ipynb) found in {', '.join(args.paths)}")
+    subs = grade_files(files, args.timeout, args.cell_timeout, args.jobs)
+    _print_table(subs)
+    csv_path, json_path = _write_reports(subs, Path(args.out))
+    print(f"\nwrote {csv_path} and {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

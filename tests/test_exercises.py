@@ -1,0 +1,272 @@
+"""The exercise checks: right answers pass, each common mistake is named, exceptions and hangs are reported."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import mha
+from mha import exercises as ex
+
+# ---------------------------------------------------------------- right answers, and the mistakes learners make
+
+
+def softmax_rows(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def attention(q, k, v, scale=None, dim=-1, kT=False):
+    d_k = q.shape[-1]
+    scores = q @ (k.T if kT else k.transpose(-2, -1)) / (math.sqrt(d_k) if scale is None else scale(d_k))
+    weights = torch.softmax(scores, dim=dim)
+    return weights @ v, weights
+
+
+def masked_attention(q, k, v, mask, fill=float("-inf"), invert=False, after=False):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if after:
+        weights = torch.softmax(scores, dim=-1) * mask
+    else:
+        weights = torch.softmax(scores.masked_fill(mask if invert else ~mask, fill), dim=-1)
+    return weights @ v, weights
+
+
+def split(x, h, mode="ok"):
+    B, T, d_model = x.shape
+    d_k = d_model // h
+    if mode == "no_transpose":
+        return x.reshape(B, h, T, d_k)
+    if mode == "no_swap":
+        return x.reshape(B, T, h, d_k)
+    if mode == "interleaved":
+        return x.reshape(B, T, d_k, h).permute(0, 3, 1, 2)
+    if mode == "T_last":
+        return x.reshape(B, T, h, d_k).permute(0, 2, 3, 1)
+    return x.reshape(B, T, h, d_k).transpose(1, 2)
+
+
+def merge(z, mode="ok"):
+    B, h, T, d_k = z.shape
+    if mode == "no_transpose":
+        return z.reshape(B, T, h * d_k)
+    if mode == "view":
+        return z.transpose(1, 2).view(B, T, h * d_k)
+    if mode == "sum":
+        return z.sum(1)
+    return z.transpose(1, 2).reshape(B, T, h * d_k)
+
+
+def forward(x, W_q, W_k, W_v, W_o, h, scale="dk_sqrt", w_o="ok", dim=-1, split_mode="ok"):
+    q, k, v = (split(x @ W, h, split_mode) for W in (W_q, W_k, W_v))
+    d_k = q.shape[-1]
+    divisor = {"dk_sqrt": math.sqrt(d_k), "none": 1, "dk": d_k, "dmodel_sqrt": math.sqrt(x.shape[-1])}[scale]
+    z = torch.softmax(q @ k.transpose(-2, -1) / divisor, dim=dim) @ v
+    concat = merge(z, "no_transpose" if split_mode == "no_transpose" else "ok")
+    return {"ok": concat @ W_o, "none": concat, "T": concat @ W_o.T}[w_o]
+
+
+def shapes(B, T, d_model, h, q_heads=None):
+    d_k = d_model // h
+    return {
+        "q": (B, T, d_model),
+        "q_heads": q_heads or (B, h, T, d_k),
+        "scores": (B, h, T, T),
+        "z_heads": (B, h, T, d_k),
+        "concat": (B, T, d_model),
+        "out": (B, T, d_model),
+    }
+
+
+def spread(d_k, divide=math.sqrt):
+    q, k = torch.randn(20000, d_k), torch.randn(20000, d_k)
+    s = (q * k).sum(-1)
+    return s.std().item(), (s / divide(d_k)).std().item()
+
+
+def not_done(*args):
+    raise NotImplementedError("Exercise: write your code here")
+
+
+VALUE_CHECKS = {"check_softmax_axis"}  # the learner sets a value, not a function
+
+# (check, answer, status, a phrase the feedback must contain)
+CASES = [
+    (ex.check_softmax, softmax_rows, "passed", "sums to 1"),
+    (ex.check_softmax, lambda s: softmax_rows(s.swapaxes(-1, -2)).swapaxes(-1, -2), "wrong", "axis=-1"),
+    (ex.check_softmax, lambda s: np.exp(s) / np.exp(s).sum(), "wrong", "whole array"),
+    (ex.check_softmax, lambda s: np.exp(s) / np.exp(s).sum(-1), "wrong", "keepdims"),
+    (ex.check_softmax, lambda s: np.exp(s) / np.exp(s).sum(-1, keepdims=True), "wrong", "maximum"),
+    (ex.check_scaled_attention, attention, "passed", "equals"),
+    (ex.check_scaled_attention, lambda q, k, v: attention(q, k, v, scale=lambda d: 1), "wrong", "not scaled"),
+    (ex.check_scaled_attention, lambda q, k, v: attention(q, k, v, scale=lambda d: d), "wrong", "by d_k"),
+    (ex.check_scaled_attention, lambda q, k, v: attention(q, k, v, dim=-2), "wrong", "dim=-1"),
+    (ex.check_scaled_attention, lambda q, k, v: attention(q, k, v, kT=True), "error", "k.transpose(-2, -1)"),
+    (ex.check_scaled_attention, lambda q, k, v: attention(q, k, v)[::-1], "wrong", "swapped"),
+    (ex.check_scaled_attention, lambda q, k, v: attention(q, k, v)[0], "wrong", "return out, weights"),
+    (ex.check_scaled_attention, lambda q, k, v: None, "wrong", "return"),
+    (ex.check_score_spread, spread, "passed", "sqrt(d_k)"),
+    (ex.check_score_spread, lambda d: spread(d, divide=lambda d: d), "wrong", "divided by d_k"),
+    (ex.check_score_spread, lambda d: (spread(d)[0] ** 2, spread(d)[1]), "wrong", "variance"),
+    (ex.check_softmax_axis, -1, "passed", "sum to 1"),
+    (ex.check_softmax_axis, 3, "passed", "sum to 1"),
+    (ex.check_softmax_axis, -2, "wrong", "queries' axis"),
+    (ex.check_softmax_axis, 1, "wrong", "heads"),
+    (ex.check_softmax_axis, "last", "wrong", "one int"),
+    (ex.check_attention_shapes, shapes, "passed", "every shape"),
+    (ex.check_attention_shapes, lambda B, T, d, h: shapes(B, T, d, h, (B, T, h, d // h)), "wrong", "before T"),
+    (ex.check_attention_shapes, lambda B, T, d, h: {"q": (B, T, d)}, "wrong", "lacks"),
+    (ex.check_split_heads, split, "passed", "slice"),
+    (ex.check_split_heads, lambda x, h: split(x, h, "no_transpose"), "wrong", "reshape alone"),
+    (ex.check_split_heads, lambda x, h: split(x, h, "no_swap"), "wrong", "head axis must come before T"),
+    (ex.check_split_heads, lambda x, h: split(x, h, "interleaved"), "wrong", "interleaved"),
+    (ex.check_split_heads, lambda x, h: split(x, h, "T_last"), "wrong", "wrong order"),
+    (ex.check_split_heads, lambda x, h: x.reshape(2, 5, h, -1).transpose(1, 2), "error", "x.shape"),
+    (ex.check_merge_heads, merge, "passed", "undoes"),
+    (ex.check_merge_heads, lambda z: merge(z, "no_transpose"), "wrong", "mixes tokens and heads"),
+    (ex.check_merge_heads, lambda z: merge(z, "view"), "error", ".reshape"),
+    (ex.check_merge_heads, lambda z: merge(z, "sum"), "wrong", "concatenate"),
+    (ex.check_mha_forward, forward, "passed", "MultiHeadAttention"),
+    (ex.check_mha_forward, lambda *a: forward(*a, w_o="none"), "wrong", "W_O is missing"),
+    (ex.check_mha_forward, lambda *a: forward(*a, w_o="T"), "wrong", "W_O is transposed"),
+    (ex.check_mha_forward, lambda *a: forward(*a, scale="none"), "wrong", "not scaled"),
+    (ex.check_mha_forward, lambda *a: forward(*a, scale="dk"), "wrong", "divided the scores by d_k"),
+    (ex.check_mha_forward, lambda *a: forward(*a, scale="dmodel_sqrt"), "wrong", "sqrt(d_model)"),
+    (ex.check_mha_forward, lambda *a: forward(*a, dim=-2), "wrong", "dim=-2"),
+    (ex.check_mha_forward, lambda *a: forward(*a, split_mode="no_transpose"), "wrong", "without the transpose"),
+    (ex.check_param_count, lambda d, h: 4 * d * d + 4 * d, "passed", "whatever the number of heads"),
+    (ex.check_param_count, 4 * 512 * 512 + 4 * 512, "passed", "whatever the number of heads"),
+    (ex.check_param_count, lambda d, h: 4 * d * d, "wrong", "biases"),
+    (ex.check_param_count, lambda d, h: 3 * d * d + 3 * d, "wrong", "forgot W_O"),
+    (ex.check_param_count, lambda d, h: h * (4 * d * d + 4 * d), "wrong", "does not grow with num_heads"),
+    (ex.check_param_count, lambda d, h: "many", "wrong", "number"),
+    (ex.check_causal_mask, lambda T: torch.ones(T, T, dtype=torch.bool).tril(), "passed", "never the future"),
+    (ex.check_causal_mask, lambda T: ~torch.ones(T, T, dtype=torch.bool).tril(), "wrong", "inverted"),
+    (ex.check_causal_mask, lambda T: torch.ones(T, T, dtype=torch.bool).triu(), "wrong", "upper triangle"),
+    (ex.check_causal_mask, lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1), "wrong", "diagonal"),
+    (ex.check_causal_mask, lambda T: torch.ones(T, T).tril(), "wrong", "dtype=torch.bool"),
+    (
+        ex.check_causal_mask,
+        lambda T: torch.zeros(T, T).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")),
+        "wrong",
+        "additive",
+    ),
+    (ex.check_masked_attention, masked_attention, "passed", "zero weight"),
+    (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, fill=0.0), "wrong", "not -inf"),
+    (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, invert=True), "wrong", "inverted"),
+    (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, after=True), "wrong", "sum to 1"),
+    (ex.check_masked_attention, lambda q, k, v, m: attention(q, k, v), "wrong", "ignored"),
+]
+
+
+@pytest.mark.parametrize("check, answer, status, phrase", CASES)
+def test_check_names_the_mistake(check, answer, status, phrase, capsys):
+    result = check(answer)
+    assert result.status == status, result.feedback
+    assert phrase in result.feedback
+    assert result.passed == (status == "passed")
+    assert result.points == (result.max_points if result.passed else 0)
+    assert capsys.readouterr().out.strip() == result.line()
+
+
+def test_package_functions_pass_their_own_checks(capsys):
+    assert ex.check_split_heads(mha.split_heads).passed
+    assert ex.check_merge_heads(mha.merge_heads).passed
+    assert ex.check_causal_mask(mha.causal_mask).passed
+    assert ex.check_scaled_attention(mha.scaled_dot_product_attention).passed
+    assert ex.check_masked_attention(mha.scaled_dot_product_attention).passed
+    assert ex.check_param_count(lambda d, h: mha.count_parameters(mha.MultiHeadAttention(d, h))).passed
+
+
+@pytest.mark.parametrize("name", sorted({e.check for e in ex.EXERCISES.values()}))
+def test_every_check_says_not_done_for_a_stub(name, capsys):
+    exercise = next(e for e in ex.EXERCISES.values() if e.check == name)
+    result = getattr(ex, name)(...)  # a value still `...`
+    assert (result.status, result.points) == ("not done", 0)
+    assert "not done yet" in capsys.readouterr().out and exercise.id in result.line()
+    if name not in VALUE_CHECKS:  # a function still raising NotImplementedError
+        result = getattr(ex, name)(not_done)
+        assert (result.status, result.points) == ("not done", 0)
+        assert "not done yet" in capsys.readouterr().out
+
+
+def test_exceptions_are_reported_not_raised(capsys):
+    def broken(x, num_heads):
+        raise ValueError("boom")
+
+    result = ex.check_split_heads(broken)
+    assert result.status == "error" and "ValueError: boom" in result.feedback
+    result = ex.check_split_heads(lambda x, num_heads: undefined_name)  # noqa: F821
+    assert result.status == "error" and "NameError" in result.feedback
+    result = ex.check_causal_mask(lambda T: exit(1))
+    assert result.status == "error" and "SystemExit" in result.feedback
+    result = ex.check_split_heads(mha.split_heads(torch.zeros(1, 2, 4), 2))  # called the function, passed the value
+    assert result.status == "wrong" and "pass the function itself" in result.feedback
+
+
+def test_hangs_are_stopped(monkeypatch, capsys):
+    monkeypatch.setattr(ex, "TIME_LIMIT", 0.5)
+
+    def forever(x, num_heads):
+        while True:
+            pass
+
+    def swallows_exceptions(x, num_heads):  # `except Exception` does not catch the check's timeout
+        while True:
+            try:
+                sum(range(10**5))
+            except Exception:
+                pass
+
+    for fn in (forever, swallows_exceptions):
+        result = ex.check_split_heads(fn)
+        assert result.status == "timeout" and "infinite loop" in result.feedback
+
+
+def test_timeout_outside_the_main_thread(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(ex, "TIME_LIMIT", 0.5)
+    box, stop = {}, threading.Event()
+
+    def forever(T):
+        while not stop.is_set():  # a watcher thread cannot kill it: stop it when the test is done
+            pass
+
+    worker = threading.Thread(target=lambda: box.setdefault("r", ex.check_causal_mask(forever)))
+    worker.start()
+    worker.join(10)
+    stop.set()
+    assert box["r"].status == "timeout"
+
+
+def test_results_file_for_the_grader(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "results.jsonl"
+    monkeypatch.setenv(ex.RESULTS_ENV, str(path))
+    ex.check_causal_mask(lambda T: torch.ones(T, T, dtype=torch.bool).tril())
+    ex._final_check({"masked_attention": masked_attention}, "07")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["exercise"], r["status"], r["source"]) for r in records] == [
+        ("07.1", "passed", "cell"),
+        ("07.1", "missing", "final"),
+        ("07.2", "passed", "final"),
+    ]
+
+
+def test_registry_is_consistent():
+    ids = list(ex.EXERCISES)
+    assert len(ids) == len(set(ids))
+    for e in ex.EXERCISES.values():
+        assert callable(getattr(ex, e.check)) and e.points >= 1 and e.name.isidentifier()
+    assert [e.id for e in ex.exercises_for(4)] == ["04.1", "04.2", "04.3"]
+
+
+def test_exercises_import_no_screen_packages():
+    import subprocess
+    import sys
+
+    code = "import sys, mha.exercises; print('plotly' in sys.modules or 'ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
