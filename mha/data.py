@@ -26,8 +26,8 @@ __all__ = [
     "ANIMALS",
     "PLACES",
     "VERBS",
-    "ANIMAL_ADJECTIVES",
-    "PLACE_ADJECTIVES",
+    "SUBJECT_ADJECTIVES",
+    "OBJECT_ADJECTIVES",
 ]
 
 SEED_SENTENCE = "The animal didn't cross the street because it was too tired"
@@ -36,12 +36,13 @@ IGNORE = -100  # target for positions where nothing is asked (the value torch's 
 
 ANIMALS = ["animal", "dog", "cat", "horse", "cow", "fox"]
 PLACES = ["street", "road", "river", "bridge", "park", "field"]
-VERBS = ["cross", "enter", "leave"]
-ANIMAL_ADJECTIVES = ["tired", "sleepy", "old", "scared"]  # "it was too tired": it = the animal
-PLACE_ADJECTIVES = ["wide", "busy", "long", "wet"]  # "it was too wide": it = the place
+VERBS = ["cross", "reach", "follow"]  # "cross" takes a place; "reach" and "follow" a place or another animal
+SUBJECT_ADJECTIVES = ["tired", "sleepy", "slow", "weak"]  # "it was too tired": it = the first noun
+OBJECT_ADJECTIVES = ["wide", "far", "busy", "high"]  # "it was too wide": it = the second noun
+PLACE_ONLY = ["wide"]  # never said of an animal
 
-# positions in "the <animal> didn't <verb> the <place> because it was too <adj>"
-ANIMAL_POS, VERB_POS, PLACE_POS, IT_POS, ADJ_POS = 1, 3, 5, 7, 10
+# positions in "the <animal> didn't <verb> the <thing> because it was too <adj>"
+ANIMAL_POS, VERB_POS, THING_POS, IT_POS, ADJ_POS = 1, 3, 5, 7, 10
 
 
 def tokenize(s: str) -> list[str]:
@@ -116,90 +117,101 @@ def _check_n(n) -> None:
 
 
 def make_referent_task(n: int, seed: int = 0) -> Task:
-    """Sentences in the seed's pattern, "the <animal> didn't <verb> the <place> because it was too <adj>".
+    """Sentences in the seed's pattern, "the <animal> didn't <verb> the <thing> because it was too <adj>".
 
-    Two relations must be used at once:
+    The <thing> is a place ("street", "river", ...) or, after "reach" and "follow", another animal.
+    At the last word (the adjective) the model answers two questions at once, as a pair "noun, verb":
 
-    - **reference**: at the last word (the adjective) the answer is what "it" refers to. The adjective
-      decides: "tired", "sleepy", ... -> the animal; "wide", "busy", ... -> the place. Only the adjective
-      knows which, so in a one-layer model the adjective's row must look at the referent (position 1 or 5).
-    - **previous word**: after the animal, the verb and the place ("didn't", "the", "because") the answer
-      is the word just before (positions 1, 3, 5), a purely local, grammatical link.
+    - **reference**: what does "it" refer to? The adjective decides: "tired", "sleepy", ... -> the animal
+      (position 1); "wide", "far", ... -> the thing (position 5). Only the adjective knows which, so in a
+      one-layer model the adjective's row of attention is where "it" gets resolved. Both nouns can be
+      animals, so the answer needs a look at the right one.
+    - **verb**: what did it not do? The verb (position 3), a fixed grammatical link in the sentence.
 
-    Returns a :class:`Task` with T = 11 and roles "reference" and "previous word".
+    The seed's sentence "... too tired" has the answer "animal, cross"; its twin "... too wide" has
+    "street, cross". Returns a :class:`Task` with T = 11 and roles "reference" and "verb".
     """
     _check_n(n)
     g = torch.Generator().manual_seed(seed)
-    adjectives = ANIMAL_ADJECTIVES + PLACE_ADJECTIVES
+    adjectives = SUBJECT_ADJECTIVES + OBJECT_ADJECTIVES
     fixed = ["the", "didn't", "because", "it", "was", "too"]
     vocab = fixed + ANIMALS + VERBS + PLACES + adjectives
-    pick = {  # (n,) random index into each word list
-        name: torch.randint(len(words), (n,), generator=g)
-        for name, words in (("animal", ANIMALS), ("verb", VERBS), ("place", PLACES), ("adj", adjectives))
-    }
-    sentences, ids = [], []
+    nouns = ANIMALS + PLACES
+    target_vocab = [f"{noun}, {verb}" for noun in nouns for verb in VERBS]  # (noun, verb) has id noun * 3 + verb
+    u = torch.rand(n, 5, generator=g)  # (n, 5) uniform numbers, one column per choice
+
+    def choose(words, x):
+        return words[min(int(x * len(words)), len(words) - 1)]
+
+    sentences, answers, referent_pos = [], [], []
     for i in range(n):
-        animal, verb = ANIMALS[pick["animal"][i]], VERBS[pick["verb"][i]]
-        place, adj = PLACES[pick["place"][i]], adjectives[pick["adj"][i]]
-        s = f"the {animal} didn't {verb} the {place} because it was too {adj}"
-        sentences.append(s)
-        ids.append([vocab.index(w) for w in s.split()])
-    ids = torch.tensor(ids)  # (n, T)
+        animal, verb = choose(ANIMALS, u[i, 0]), choose(VERBS, u[i, 1])
+        things = PLACES if verb == "cross" else PLACES + [a for a in ANIMALS if a != animal]
+        thing = choose(things, u[i, 2])
+        if u[i, 3] < 0.5:
+            adj, pos = choose(SUBJECT_ADJECTIVES, u[i, 4]), ANIMAL_POS
+        else:
+            allowed = OBJECT_ADJECTIVES if thing in PLACES else [a for a in OBJECT_ADJECTIVES if a not in PLACE_ONLY]
+            adj, pos = choose(allowed, u[i, 4]), THING_POS
+        sentences.append(f"the {animal} didn't {verb} the {thing} because it was too {adj}")
+        referent = animal if pos == ANIMAL_POS else thing
+        answers.append(target_vocab.index(f"{referent}, {verb}"))
+        referent_pos.append(pos)
+    ids = torch.tensor([[vocab.index(w) for w in s.split()] for s in sentences])  # (n, T)
     n_, T = ids.shape
     targets = torch.full((n_, T), IGNORE)
-    refers_to_animal = pick["adj"] < len(ANIMAL_ADJECTIVES)  # (n,)
-    referent_pos = torch.where(refers_to_animal, ANIMAL_POS, PLACE_POS)  # (n,)
-    targets[:, ADJ_POS] = ids[torch.arange(n_), referent_pos]
-    for q in (ANIMAL_POS + 1, VERB_POS + 1, PLACE_POS + 1):
-        targets[:, q] = ids[:, q - 1]
+    targets[:, ADJ_POS] = torch.tensor(answers)
     reference = torch.full((n_, T), -1)
-    reference[:, ADJ_POS] = referent_pos
-    previous = torch.full((n_, T), -1)
-    for q in (ANIMAL_POS + 1, VERB_POS + 1, PLACE_POS + 1):
-        previous[:, q] = q - 1
+    reference[:, ADJ_POS] = torch.tensor(referent_pos)
+    verb = torch.full((n_, T), -1)
+    verb[:, ADJ_POS] = VERB_POS
     return Task(
         name="referent",
         ids=ids,
         targets=targets,
         vocab=vocab,
-        target_vocab=vocab,
-        roles={"reference": reference, "previous word": previous},
+        target_vocab=target_vocab,
+        roles={"reference": reference, "verb": verb},
         sentences=sentences,
-        description="at the adjective: what 'it' refers to; after animal, verb and place: the word before",
+        description="at the adjective: the pair (what 'it' refers to, the verb it did not do)",
     )
 
 
-def make_two_relation_task(n: int, seed: int = 0, seq_len: int = 8, num_symbols: int = 6) -> Task:
-    """Sequences of random symbols where every position needs two things at once.
+def make_two_relation_task(n: int, seed: int = 0, seq_len: int = 5, num_symbols: int = 10) -> Task:
+    """Sequences of distinct digits where every position must find two things at once.
 
-    At each position t >= 1 the answer is the *pair* (symbol at t-1, symbol at 0): one thing from the
-    neighbour, one from the first (the "topic") symbol, which is far away. A head that attends to both
-    places hands on a blend of two symbols and cannot say which came from where; two heads can each
-    fetch one. Answers are the num_symbols**2 pairs, written "ab" (neighbour a, topic b).
+    Each sequence holds ``seq_len`` different digits from 0 .. num_symbols-1 in random order, such as
+    "3 7 0 5 2". At every position the answer is the *pair* (largest digit, smallest digit), written
+    "7,0". One pattern of attention cannot point at both: a head that prefers big digits ignores the
+    small ones. Two heads can each look one way. Answers are the num_symbols**2 pairs "a,b".
 
-    Returns a :class:`Task` with roles "neighbour" (t -> t-1) and "topic" (t -> 0).
+    Returns a :class:`Task` with roles "largest" and "smallest" (every query -> the position of that digit).
     """
     _check_n(n)
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 3:
-        raise ValueError(f"seq_len must be an int >= 3, got {seq_len!r}")
-    if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or not 2 <= num_symbols <= 26:
-        raise ValueError(f"num_symbols must be an int from 2 to 26, got {num_symbols!r}")
+    if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or not 2 <= num_symbols <= 10:
+        raise ValueError(f"num_symbols must be an int from 2 to 10 (the digits 0-9), got {num_symbols!r}")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or not 2 <= seq_len <= num_symbols:
+        raise ValueError(
+            f"seq_len must be an int from 2 to num_symbols={num_symbols} (the digits of a sequence are all "
+            f"different), got {seq_len!r}"
+        )
     g = torch.Generator().manual_seed(seed)
-    vocab = [chr(ord("A") + i) for i in range(num_symbols)]
-    target_vocab = [a + b for a in vocab for b in vocab]  # pair (a, b) has id a * num_symbols + b
-    ids = torch.randint(num_symbols, (n, seq_len), generator=g)  # (n, T)
-    targets = torch.full((n, seq_len), IGNORE)
-    targets[:, 1:] = ids[:, :-1] * num_symbols + ids[:, :1]  # (neighbour, topic)
-    positions = torch.arange(seq_len).expand(n, seq_len)  # (n, T)
-    neighbour = torch.where(positions >= 1, positions - 1, -1)
-    topic = torch.where(positions >= 1, 0, -1)
+    vocab = [str(i) for i in range(num_symbols)]
+    target_vocab = [f"{a},{b}" for a in vocab for b in vocab]  # pair (a, b) has id a * num_symbols + b
+    ids = torch.rand(n, num_symbols, generator=g).argsort(dim=1)[:, :seq_len]  # (n, T) distinct digits
+    largest, smallest = ids.max(dim=1), ids.min(dim=1)  # values and positions, (n,) each
+    targets = (largest.values * num_symbols + smallest.values)[:, None].expand(n, seq_len).clone()  # (n, T)
+    roles = {
+        "largest": largest.indices[:, None].expand(n, seq_len).clone(),  # (n, T): every query -> the max
+        "smallest": smallest.indices[:, None].expand(n, seq_len).clone(),
+    }
     return Task(
-        name="two relations",
+        name="largest and smallest",
         ids=ids,
         targets=targets,
         vocab=vocab,
         target_vocab=target_vocab,
-        roles={"neighbour": neighbour, "topic": topic},
+        roles=roles,
         sentences=[" ".join(vocab[i] for i in row) for row in ids.tolist()],
-        description="at each position t >= 1: the pair (symbol at t-1, symbol at 0)",
+        description="at every position: the pair (largest digit, smallest digit) of the sequence",
     )

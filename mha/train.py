@@ -133,17 +133,22 @@ def train(
     ids, targets = task.ids.to(device), task.targets.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses, accuracies = [], []
-    model.train()
-    for step in range(steps):
-        logits, _ = model(ids)  # (n, T, num_classes)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        accuracies.append(_accuracy(logits.detach(), targets))
-        if callback is not None:
-            callback(step, losses[-1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one CPU thread is fastest, and sums in a fixed order
+    try:
+        model.train()
+        for step in range(steps):
+            logits, _ = model(ids)  # (n, T, num_classes)
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            accuracies.append(_accuracy(logits.detach(), targets))
+            if callback is not None:
+                callback(step, losses[-1])
+    finally:
+        torch.set_num_threads(threads)
     model.cpu().eval()
     config = dict(task=task.name, n=task.num_examples)
     return TrainResult(model, losses, accuracies, seed, num_heads, d_model, steps, lr, config)

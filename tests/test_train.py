@@ -1,0 +1,133 @@
+"""mha.train: the tiny model, the seeded training loop, evaluation and per-head role scores."""
+
+import pytest
+import torch
+
+import mha
+from mha import data
+from mha.train import TinyAttentionModel, copy_head_to_all, evaluate, head_role_scores, train
+
+
+@pytest.fixture(scope="module")
+def task():
+    return data.make_two_relation_task(128, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(task):
+    return train(task, num_heads=2, d_model=16, steps=100, seed=0)
+
+
+def test_model_shapes_and_attention_rows():
+    model = TinyAttentionModel(vocab_size=7, d_model=8, num_heads=2, max_len=5, num_classes=11)
+    ids = torch.randint(7, (3, 5))
+    logits, weights = model(ids)
+    assert logits.shape == (3, 5, 11) and weights.shape == (3, 2, 5, 5)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, 5))
+    assert isinstance(model.attn, mha.MultiHeadAttention)
+
+
+def test_model_bad_arguments():
+    with pytest.raises(ValueError, match="divisible"):
+        TinyAttentionModel(10, 10, 3, 5)
+    with pytest.raises(ValueError, match="positive"):
+        TinyAttentionModel(10, 8, 0, 5)
+    model = TinyAttentionModel(10, 8, 2, 5)
+    with pytest.raises(ValueError, match="max_len=5"):
+        model(torch.zeros(1, 6, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        model(torch.zeros(6, dtype=torch.long))
+    with pytest.raises(ValueError, match="torch.long"):
+        model(torch.zeros(1, 4))
+
+
+def test_training_is_reproducible(task):
+    a = train(task, num_heads=2, d_model=8, steps=15, seed=3)
+    b = train(task, num_heads=2, d_model=8, steps=15, seed=3)
+    c = train(task, num_heads=2, d_model=8, steps=15, seed=4)
+    assert a.losses == b.losses and a.accuracies == b.accuracies
+    assert a.losses != c.losses
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_training_restores_thread_count(task):
+    threads = torch.get_num_threads()
+    train(task, num_heads=1, d_model=8, steps=2)
+    assert torch.get_num_threads() == threads
+
+
+def test_trained_model_beats_chance_and_loss_falls(task, trained):
+    assert len(trained.losses) == len(trained.accuracies) == 100
+    assert trained.losses[-1] < 0.5 * trained.losses[0]
+    held_out = data.make_two_relation_task(128, seed=1)
+    assert evaluate(trained, held_out) > 10 * held_out.chance
+    assert evaluate(trained.model, task) == pytest.approx(trained.final_accuracy, abs=0.05)
+    assert not trained.model.training and next(trained.model.parameters()).device.type == "cpu"
+
+
+def test_head_mask_changes_accuracy(task, trained):
+    full = evaluate(trained, task)
+    assert evaluate(trained, task, head_mask=torch.ones(2)) == full
+    assert evaluate(trained, task, head_mask=torch.zeros(2)) < full - 0.3
+    assert evaluate(trained, task, head_mask=torch.tensor([1.0, 0.0])) < full - 0.2
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        evaluate(trained, task, head_mask=torch.ones(3))
+
+
+def test_head_role_scores(task, trained):
+    scores = head_role_scores(trained, task)
+    assert scores.shape == (2, len(task.roles))
+    assert ((scores >= 0) & (scores <= 1)).all()
+    # after training, each role has a head that puts most of its attention on the role's key
+    assert (scores.max(dim=0).values > 0.6).all()
+
+
+def test_head_role_scores_of_a_hand_made_pattern():
+    # a model whose head 0 always looks at token 0 and whose head 1 always looks at itself
+    task = data.make_two_relation_task(50, seed=0, seq_len=4)
+    model = TinyAttentionModel(task.vocab_size, 4, 2, task.seq_len, num_classes=task.num_classes)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x, head_mask=None):
+            B, T, _ = x.shape
+            w = torch.zeros(B, 2, T, T)
+            w[:, 0, :, 0] = 1.0
+            w[:, 1] = torch.eye(T)
+            return x, w
+
+    model.attn = Fixed()
+    scores = head_role_scores(model, task)  # columns: largest, smallest
+    for r, keys in enumerate(task.roles.values()):  # (n, T): every query -> one key
+        assert scores[0, r] == pytest.approx((keys == 0).float().mean().item())  # head 0 is right when it is at 0
+        assert scores[1, r] == pytest.approx(1 / task.seq_len)  # head 1 is right at one query of T
+
+
+def test_callback_sees_every_step(task):
+    seen = []
+    result = train(task, num_heads=1, d_model=8, steps=5, callback=lambda step, loss: seen.append((step, loss)))
+    assert [s for s, _ in seen] == list(range(5))
+    assert [loss for _, loss in seen] == result.losses
+
+
+def test_identical_heads_stay_identical(task):
+    result = train(task, num_heads=2, d_model=8, steps=30, seed=0, init=copy_head_to_all)
+    w = result.model.attn.qkv.weight.view(3, 2, 4, 8)
+    torch.testing.assert_close(w[:, 0], w[:, 1], atol=1e-6, rtol=0)
+    scores = head_role_scores(result, task)
+    torch.testing.assert_close(scores[0], scores[1], atol=1e-5, rtol=0)
+
+
+def test_train_bad_arguments(task):
+    with pytest.raises(TypeError, match="Task"):
+        train("not a task", num_heads=2)
+    with pytest.raises(ValueError, match="divisible"):
+        train(task, num_heads=3, d_model=16, steps=1)
+    with pytest.raises(ValueError, match="steps"):
+        train(task, num_heads=2, steps=0)
+    with pytest.raises(ValueError, match="lr"):
+        train(task, num_heads=2, steps=1, lr=-1)
+    with pytest.raises(TypeError, match="callback"):
+        train(task, num_heads=2, steps=1, callback=3)
+    with pytest.raises(ValueError, match="head must be"):
+        copy_head_to_all(TinyAttentionModel(6, 8, 2, 4), head=2)
