@@ -1,0 +1,88 @@
+"""Time the explorers of ``mha.widgets`` the way a learner uses them, and check the course's targets.
+
+    python -m benchmarks.bench_widgets            # from the repository root
+    python -m benchmarks.bench_widgets --quick    # fewer repeats
+
+An update is one ``explorer.set(...)`` call: checking the settings, computing, building the figure and
+putting it into the widget's output (the plotly JSON and HTML the browser receives), all synchronous.
+The settings cycle through num_heads in (1, 2, 4, 8) and two values of d_model, so no two updates in a row
+draw the same figure. A training run is ``TrainExplorer.set(num_heads=...)`` on a setting not trained before.
+
+Targets, printed as PASS or FAIL (on a 2-core CPU):
+  1. ShapeExplorer: median update <= 100 ms.
+  2. HeadExplorer (random weights): median update <= 100 ms.
+  3. TrainExplorer: median training run (train, evaluate, draw) <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+from mha import widgets as W
+
+TARGETS = {"ShapeExplorer update": 0.100, "HeadExplorer update": 0.100, "TrainExplorer training run": 5.0}
+
+
+def median_update(explorer, settings: list[dict], repeats: int) -> float:
+    """The median time of ``explorer.set(**s)`` over ``repeats`` passes through ``settings``, after one warm-up pass."""
+    for s in settings:
+        explorer.set(**s)
+    times = []
+    for _ in range(repeats):
+        for s in settings:
+            start = time.perf_counter()
+            explorer.set(**s)
+            times.append(time.perf_counter() - start)
+            assert explorer.message == "", explorer.message
+    return statistics.median(times)
+
+
+def median_training_run(runs: int) -> float:
+    """The median time of a training run of TrainExplorer (its defaults: 60 steps on 256 sentences)."""
+    explorer = W.TrainExplorer(num_heads=1)  # warms up imports and the task
+    times = []
+    for i, h in enumerate([2, 4, 8, 1, 2, 4][:runs]):
+        W._TRAINED.clear()  # a fresh run, not a remembered one
+        start = time.perf_counter()
+        explorer.set(num_heads=h, seed=i + 1)
+        times.append(time.perf_counter() - start)
+        assert explorer.message == "", explorer.message
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args(argv)
+    repeats, runs = (2, 3) if args.quick else (5, 5)
+
+    grid = [{"num_heads": h, "d_model": d} for d in (32, 64) for h in (1, 2, 4, 8)]
+    results = {
+        "ShapeExplorer update": median_update(W.ShapeExplorer(), grid, repeats),
+        "HeadExplorer update": median_update(W.HeadExplorer(), grid, repeats),
+        "TrainExplorer training run": median_training_run(runs),
+    }
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"mha.widgets on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), load average {load:.1f}"
+    )
+    failed = 0
+    for name, seconds in results.items():
+        target = TARGETS[name]
+        ok = seconds <= target
+        failed += not ok
+        shown = f"{seconds * 1000:8.1f} ms" if target < 1 else f"{seconds:8.2f} s "
+        limit = f"{target * 1000:.0f} ms" if target < 1 else f"{target:.0f} s"
+        print(f"{name:28s} median {shown}   target <= {limit:7s} {'PASS' if ok else 'FAIL'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,603 @@
+"""Interactive explorers: sliders that change num_heads, d_model and the sentence, and redraw at once.
+
+Each explorer has ``set(**params)`` (changes settings and redraws, synchronously), ``figure`` (the current
+plotly figure), ``message`` ("" when the settings are valid, else what is wrong and what would work) and
+``widget`` (the ipywidgets box to display; the explorer itself displays as that box). A bad setting never
+raises into the notebook: it shows a message and keeps the last good figure.
+
+Figures are plain ``go.Figure`` objects drawn into an ``ipywidgets.Output``, so they work in JupyterLab,
+Notebook 7, VS Code and Colab. Each explorer also has ``static_figure()``: a plotly figure with sliders over
+precomputed settings, which works on a page with no kernel (the rendered book).
+
+The figures come from ``mha.viz``; this module only wires widgets to them.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import math
+import sys
+import zlib
+from contextlib import contextmanager
+
+import ipywidgets as widgets
+import torch
+
+from mha import viz
+from mha.attention import MultiHeadAttention, valid_head_counts
+
+__all__ = ["ShapeExplorer", "HeadExplorer", "TrainExplorer", "SEED_SENTENCE", "head_count_message"]
+
+SEED_SENTENCE = "The animal didn't cross the street because it was too tired"
+
+
+def head_count_message(d_model: int, num_heads: int, d_model_step: int = 1) -> str:
+    """A friendly explanation of why d_model cannot be cut into num_heads heads, with the nearest valid choices.
+
+    d_model_step: the d_model slider's step; the d_model values suggested are multiples of it.
+    """
+    heads = valid_head_counts(d_model)
+    below = [h for h in heads if h < num_heads]
+    above = [h for h in heads if h > num_heads]
+    near_heads = " or ".join(str(h) for h in (below[-1:] + above[:1]))
+    unit = math.lcm(num_heads, d_model_step)  # a d_model both the slider and num_heads allow
+    lower = d_model // unit * unit
+    near_widths = " or ".join(str(d) for d in (lower, lower + unit) if d > 0)
+    return (
+        f"d_model = {d_model} cannot be cut into {num_heads} heads of equal width: {d_model} / {num_heads} = "
+        f"{d_model / num_heads:.4g} is not a whole number. Try num_heads = {near_heads}, or keep {num_heads} heads "
+        f"with d_model = {near_widths}."
+    )
+
+
+class SettingError(ValueError):
+    """A setting an explorer cannot draw; its text is shown to the learner."""
+
+
+def _positive_int(name: str, value, low: int = 1, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            as_float = None
+        if as_float is None or not as_float.is_integer():
+            raise SettingError(f"{name} must be a whole number, got {value!r}")
+        value = int(as_float)
+    if value < low or (high is not None and value > high):
+        limits = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise SettingError(f"{name} must be a whole number {limits}, got {value}")
+    return value
+
+
+_TEMPLATE: dict = {}
+
+
+def _bundle(data: list, layout: dict) -> dict:
+    """The display bundle of a figure for this front end (Colab's renderer on Colab, the course's elsewhere).
+
+    Built from the figure's plain (data, layout), with plotly's default template added as go.Figure would:
+    making a go.Figure first would take most of the time of an update.
+    """
+    import plotly.io as pio
+
+    if "template" not in _TEMPLATE:
+        _TEMPLATE["template"] = pio.templates[pio.templates.default or "plotly"].to_plotly_json()
+    layout = dict(layout, template=layout.get("template", _TEMPLATE["template"]))
+    name = "colab" if "google.colab" in sys.modules else "mha"
+    return pio.renderers[name].to_mimebundle({"data": data, "layout": layout})
+
+
+@contextmanager
+def _one_thread():
+    """Run tiny tensor work on one CPU thread: with several, waking the threads costs more than the work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Explorer:
+    """The shared machinery: settings, controls kept in step with them, the message and the figure."""
+
+    defaults: dict = {}
+
+    def __init__(self, **params):
+        self._parts = None  # (data, layout) of the current figure
+        self._figure = None
+        self.message = ""
+        self.params = dict(self.defaults)
+        self._syncing = False
+        self._output = widgets.Output(layout=widgets.Layout(min_height="300px"))
+        self._message_box = widgets.HTML()
+        self.controls = self._make_controls()
+        for control in self.controls.values():
+            control.observe(self._on_control, names="value")
+        self.widget = widgets.VBox([self._control_box(), self._message_box, self._output])
+        self.set(**params)
+
+    # -- to be filled in by each explorer
+    def _make_controls(self) -> dict:
+        raise NotImplementedError
+
+    def _control_box(self):
+        return widgets.HBox(list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+
+    def _check(self, name: str, value):
+        """The value to store for setting ``name`` (raise SettingError if it is not acceptable on its own)."""
+        return value
+
+    def _draw(self, params: dict):
+        """The (data, layout) of the figure for ``params`` (raise SettingError if it cannot be drawn)."""
+        raise NotImplementedError
+
+    @property
+    def figure(self):
+        """The current figure, a plotly go.Figure (None before the first valid setting)."""
+        if self._figure is None and self._parts is not None:
+            self._figure = viz._unchecked_figure(*self._parts)
+        return self._figure
+
+    # -- shared
+    def set(self, **params):
+        """Change settings (any of ``self.params``' names) and redraw now; returns the explorer.
+
+        A setting that cannot be drawn sets ``message`` and keeps the last good figure; nothing is raised.
+        """
+        try:
+            unknown = sorted(set(params) - set(self.defaults))
+            if unknown:
+                raise SettingError(f"unknown setting {', '.join(unknown)}; the settings are {', '.join(self.defaults)}")
+            for name, value in params.items():  # each value alone: a bad one is not stored
+                self.params[name] = self._check(name, value)
+            with _one_thread():
+                parts = self._draw(dict(self.params))
+        except SettingError as err:
+            self._show_message(str(err))
+        except Exception as err:  # never let a traceback reach the learner's screen
+            self._show_message(f"Something went wrong: {type(err).__name__}: {err}")
+        else:
+            self._parts, self._figure = parts, None
+            self._output.outputs = ({"output_type": "display_data", "data": _bundle(*parts), "metadata": {}},)
+            self._show_message("")
+        self._sync_controls()
+        return self
+
+    def _show_message(self, text: str) -> None:
+        self.message = text
+        if text and self._parts is not None:
+            text += " (The figure below still shows the last valid setting.)"
+        style = "background:#fff3cd;color:#664d03;padding:6px 10px;border-radius:4px"
+        self._message_box.value = f'<div style="{style}">{html.escape(text)}</div>' if text else ""
+
+    def _sync_controls(self) -> None:
+        """Show the current settings on the controls without triggering a redraw."""
+        self._syncing = True
+        try:
+            for name, control in self.controls.items():
+                value = self.params.get(name)
+                try:
+                    if isinstance(control, widgets.IntSlider) and isinstance(value, int):
+                        control.max, control.min = max(control.max, value), min(control.min, value)
+                    if value is not None and control.value != value:
+                        control.value = value
+                except Exception:  # a control that cannot show a value keeps its own
+                    pass
+        finally:
+            self._syncing = False
+
+    def _on_control(self, change) -> None:
+        if self._syncing:
+            return
+        name = next(n for n, c in self.controls.items() if c is change["owner"])
+        try:
+            self.set(**{name: change["new"]})
+        except Exception as err:  # set() catches everything already; this is a last guard for the UI
+            self._show_message(f"Something went wrong: {err}")
+
+    def _repr_mimebundle_(self, **kwargs):
+        """Display as the widget, with a short text form (what nbval compares) that depends only on the settings."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({settings})"
+
+
+def _slider(description: str, value: int, low: int, high: int, step: int = 1):
+    return widgets.IntSlider(
+        value=value,
+        min=low,
+        max=high,
+        step=step,
+        description=description,
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
+
+
+# ---------------------------------------------------------------- 1. shapes
+
+
+class ShapeExplorer(_Explorer):
+    """Sliders for d_model, num_heads and the sequence length; a figure of every tensor's shape in the layer.
+
+    The figure shows X, Q/K/V cut into heads, the weights, each Z_i, the concatenation and the output, with
+    d_k, the parameter count and the FLOPs. d_model not divisible by num_heads gives a message naming the
+    nearest valid choices (``mha.valid_head_counts``) and keeps the last figure.
+    """
+
+    defaults = {"d_model": 64, "num_heads": 8, "seq_len": 11}
+
+    def __init__(self, d_model: int = 64, num_heads: int = 8, seq_len: int = 11):
+        super().__init__(d_model=d_model, num_heads=num_heads, seq_len=seq_len)
+
+    def _make_controls(self):
+        return {
+            "d_model": _slider("d_model", 64, 4, 256, 4),
+            "num_heads": _slider("num_heads (h)", 8, 1, 16),
+            "seq_len": _slider("tokens (T)", 11, 1, 32),
+        }
+
+    def _check(self, name, value):
+        return _positive_int(name, value)
+
+    def _draw(self, p):
+        if p["d_model"] % p["num_heads"]:
+            raise SettingError(head_count_message(p["d_model"], p["num_heads"], self.controls["d_model"].step))
+        return viz._shape_parts(p["d_model"], p["num_heads"], p["seq_len"])
+
+    @staticmethod
+    def static_figure(d_models=(32, 64, 128), head_counts=(1, 2, 4, 8), seq_len: int = 11):
+        """The explorer without a kernel: buttons for d_model, a slider for num_heads, over precomputed figures."""
+        figures = {(d, h): viz.shape_figure(d, h, seq_len) for d in d_models for h in head_counts}
+        active = (64 if 64 in d_models else d_models[0], 4 if 4 in head_counts else head_counts[0])
+        return viz.controls_figure(figures, "num_heads", "d_model", active=active)
+
+
+# ---------------------------------------------------------------- 2. heads on a sentence
+
+
+def _word_vector(word: str, d_model: int) -> torch.Tensor:
+    """A made-up embedding of ``word``: the same d_model numbers for the same word, on every machine."""
+    g = torch.Generator().manual_seed(zlib.crc32(word.lower().encode()))
+    return torch.randn(d_model, generator=g)
+
+
+def _positions(T: int, d_model: int) -> torch.Tensor:
+    """(T, d_model) sinusoidal position signals, so repeated words still differ by where they stand."""
+    pos = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
+    freq = torch.exp(-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model * 9.2)  # (ceil(d/2),)
+    angles = pos * freq  # (T, ceil(d/2))
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[:, :d_model]  # (T, d_model)
+
+
+def random_heads_weights(tokens, d_model: int, num_heads: int, seed: int = 0, gain: float = 1.5) -> torch.Tensor:
+    """The attention weights (h, T, T) of a randomly initialised MultiHeadAttention on made-up embeddings.
+
+    W_Q, W_K, W_V are drawn with standard deviation gain / sqrt(d_model): PyTorch's default, smaller
+    initialisation gives almost uniform weights at this size, and the heads' differences would not show.
+    Everything is drawn from ``seed`` on the CPU.
+    """
+    T = len(tokens)
+    torch.manual_seed(seed)
+    attn = MultiHeadAttention(d_model, num_heads)
+    with torch.no_grad():
+        attn.qkv.weight.normal_(0.0, gain / d_model**0.5)
+        attn.qkv.bias.zero_()
+        x = torch.stack([_word_vector(t, d_model) for t in tokens]) + _positions(T, d_model)  # (T, d_model)
+        _, weights = attn(x[None])  # (1, h, T, T)
+    return weights[0]
+
+
+_TRAINED: dict = {}  # (num_heads, d_model, steps, seed) -> TrainResult: a trained toy model is reused
+
+
+@functools.lru_cache(maxsize=1)
+def _toy_task():
+    """The task of the trained toy model: make_referent_task(256), made once."""
+    from mha.data import make_referent_task
+
+    return make_referent_task(256, seed=0)
+
+
+def trained_model(num_heads: int, d_model: int, steps: int = 60, seed: int = 0, callback=None):
+    """The toy model of notebook 6 (``mha.train`` on the referent task), trained once and then remembered."""
+    from mha.train import train
+
+    key = (num_heads, d_model, steps, seed)
+    if key not in _TRAINED:
+        _TRAINED[key] = train(_toy_task(), num_heads, d_model, steps=steps, seed=seed, callback=callback)
+    return _TRAINED[key]
+
+
+class HeadExplorer(_Explorer):
+    """A sentence through a MultiHeadAttention of the chosen num_heads and d_model: one heatmap per head,
+    and a head view of the chosen token (lines to the tokens it attends to; thicker = more weight).
+
+    weights="random": freshly initialised heads (``seed`` picks them) on made-up word embeddings.
+    weights="trained": the toy model of notebook 6 (``mha.train``), whose vocabulary is small: the sentence
+    must use its words (the seed sentence does); training happens once per setting, in a few seconds.
+    """
+
+    defaults = {"sentence": SEED_SENTENCE, "num_heads": 4, "d_model": 32, "weights": "random", "token": "it", "seed": 0}
+
+    def __init__(
+        self,
+        sentence: str = SEED_SENTENCE,
+        num_heads: int = 4,
+        d_model: int = 32,
+        weights: str = "random",
+        token: str = "it",
+        seed: int = 0,
+    ):
+        super().__init__(
+            sentence=sentence, num_heads=num_heads, d_model=d_model, weights=weights, token=token, seed=seed
+        )
+
+    def _make_controls(self):
+        return {
+            "sentence": widgets.Text(
+                value=SEED_SENTENCE,
+                description="sentence",
+                continuous_update=False,
+                layout=widgets.Layout(width="640px"),
+            ),
+            "token": widgets.Dropdown(options=SEED_SENTENCE.split(), value="it", description="token"),
+            "num_heads": _slider("num_heads (h)", 4, 1, 8),
+            "d_model": _slider("d_model", 32, 4, 128, 4),
+            "weights": widgets.ToggleButtons(options=["random", "trained"], value="random", description="weights"),
+            "seed": widgets.BoundedIntText(value=0, min=0, max=10_000, description="seed", layout={"width": "160px"}),
+        }
+
+    def _control_box(self):
+        c = self.controls
+        return widgets.VBox(
+            [
+                widgets.HBox([c["sentence"], c["token"]]),
+                widgets.HBox([c["num_heads"], c["d_model"]]),
+                widgets.HBox([c["weights"], c["seed"]]),
+            ]
+        )
+
+    def _check(self, name, value):
+        if name in ("num_heads", "d_model"):
+            return _positive_int(name, value)
+        if name == "seed":
+            return _positive_int(name, value, low=0)
+        if name == "weights" and value not in ("random", "trained"):
+            raise SettingError(f"weights must be 'random' or 'trained', got {value!r}")
+        if name == "sentence":
+            if not isinstance(value, str) or not value.split():
+                raise SettingError("type a sentence of at least one word")
+            if len(value.split()) > 40:
+                raise SettingError(f"the sentence has {len(value.split())} words; keep it to 40 or fewer")
+            value = " ".join(value.split())
+        if name == "token" and not isinstance(value, str):
+            raise SettingError(f"token must be one word of the sentence, got {value!r}")
+        return value
+
+    def _tokens(self, p):
+        return p["sentence"].split() if p["weights"] == "random" else p["sentence"].lower().split()
+
+    def _draw(self, p):
+        tokens = self._tokens(p)
+        if p["d_model"] % p["num_heads"]:
+            raise SettingError(head_count_message(p["d_model"], p["num_heads"], self.controls["d_model"].step))
+        if p["weights"] == "random":
+            weights = random_heads_weights(tokens, p["d_model"], p["num_heads"], p["seed"])
+        else:
+            weights = self._trained_weights(tokens, p)
+        query = self._query(tokens, p)
+        kind = "random" if p["weights"] == "random" else "trained"
+        title = f"{p['num_heads']} {kind} head{'s' if p['num_heads'] > 1 else ''}, d_model = {p['d_model']}"
+        title += f", d_k = {p['d_model'] // p['num_heads']}"
+        return viz._head_view_parts(weights, tokens, query, title=title)
+
+    def _query(self, tokens, p) -> int:
+        """The index of the chosen token; an unknown one falls back to 'it' or the last word."""
+        wanted = str(p["token"]).lower()
+        lower = [t.lower() for t in tokens]
+        if wanted in lower:
+            return lower.index(wanted)
+        return lower.index("it") if "it" in lower else len(tokens) - 1
+
+    def _trained_weights(self, tokens, p):
+        from mha.train import attention_weights
+
+        task = _toy_task()
+        unknown = [t for t in tokens if t not in task.vocab]
+        if unknown:
+            raise SettingError(
+                f"the trained toy model only knows its {task.vocab_size} words, and not {', '.join(unknown)}. "
+                f"Use a sentence like '{task.sentences[0]}', or switch weights to random."
+            )
+        if len(tokens) > task.seq_len:
+            raise SettingError(f"the trained toy model reads at most {task.seq_len} words, got {len(tokens)}")
+        result = trained_model(p["num_heads"], p["d_model"])
+        return attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
+
+    def _sync_controls(self):
+        tokens = self._tokens(self.params)
+        self.params["token"] = tokens[self._query(tokens, self.params)]  # the word the figure shows
+        self._syncing = True
+        try:
+            options = list(dict.fromkeys(tokens))  # each word once
+            if list(self.controls["token"].options) != options:
+                self.controls["token"].options = options
+        finally:
+            self._syncing = False
+        super()._sync_controls()
+
+    @staticmethod
+    def static_figure(
+        sentence: str = SEED_SENTENCE, d_models=(16, 64), head_counts=(1, 2, 4, 8), token: str = "it", seed: int = 0
+    ):
+        """The explorer without a kernel: random heads for each d_model (buttons) and num_heads (slider)."""
+        tokens = sentence.split()
+        query = tokens.index(token) if token in tokens else len(tokens) - 1
+        figures = {}
+        for d in d_models:
+            for h in head_counts:
+                weights = random_heads_weights(tokens, d, h, seed)
+                figures[(d, h)] = viz.head_view_figure(
+                    weights,
+                    tokens,
+                    query,
+                    title=f"{h} random head{'s' if h > 1 else ''}, d_model = {d}, d_k = {d // h}",
+                )
+        active = (d_models[-1], 4 if 4 in head_counts else head_counts[0])
+        return viz.controls_figure(figures, "num_heads", "d_model", active=active)
+
+
+# ---------------------------------------------------------------- 3. training
+
+
+def _ablation(result, task) -> dict:
+    """{"without head i": accuracy} for every head of a trained model (each head switched off alone)."""
+    from mha.train import evaluate
+
+    h = result.num_heads
+    if h == 1:
+        return {"without head 1": evaluate(result, task, head_mask=torch.zeros(1))}
+    return {f"without head {i + 1}": evaluate(result, task, head_mask=1.0 - torch.eye(h)[i]) for i in range(h)}
+
+
+def _training_parts(result, heads_on=None, title=None):
+    """The figure of a trained toy model: loss, accuracy with heads switched off, the heads on the seed sentence."""
+    from mha.train import attention_weights, evaluate
+
+    task = _toy_task()
+    h = result.num_heads
+    heads_on = [True] * h if heads_on is None else list(heads_on)
+    tokens = SEED_SENTENCE.lower().split()
+    weights = attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
+    everything = evaluate(result, task)
+    ablation = _ablation(result, task)
+    if not all(heads_on) and sum(not on for on in heads_on) > 1:
+        chosen = evaluate(result, task, head_mask=torch.tensor(heads_on, dtype=torch.float32))
+        on = ", ".join(str(i + 1) for i, b in enumerate(heads_on) if b) or "none"
+        ablation[f"your switches (heads on: {on})"] = chosen
+    elif not all(heads_on):
+        chosen = ablation[f"without head {heads_on.index(False) + 1}"]
+    else:
+        chosen = everything
+    if title is None:
+        title = f"{h} head{'s' if h > 1 else ''}, d_model = {result.d_model}, trained {result.steps} steps: "
+        title += f"accuracy {chosen:.0%} with {sum(heads_on)} of {h} heads on"
+    return viz._training_parts(result.losses, weights, tokens, everything, ablation, title, heads_on)
+
+
+class TrainExplorer(_Explorer):
+    """Train the toy model of notebook 6 with the chosen num_heads and d_model, in a few seconds, then show
+    its loss curve, each head's pattern on the seed sentence and its accuracy; switch heads off to see
+    what each one was doing (``head_mask``).
+
+    The task (``mha.data.make_referent_task``) asks two things at once: what "it" refers to, and the word
+    before. A run is remembered, so coming back to a setting, or switching heads, is instant.
+    """
+
+    defaults = {"num_heads": 4, "d_model": 32, "head_mask": None, "steps": 60, "seed": 0}
+
+    def __init__(self, num_heads: int = 4, d_model: int = 32, head_mask=None, steps: int = 60, seed: int = 0):
+        self.progress = widgets.IntProgress(value=0, min=0, max=steps, description="training", bar_style="info")
+        self._switch_box = widgets.HBox()
+        super().__init__(num_heads=num_heads, d_model=d_model, head_mask=head_mask, steps=steps, seed=seed)
+
+    def _make_controls(self):
+        return {"num_heads": _slider("num_heads (h)", 4, 1, 8), "d_model": _slider("d_model", 32, 8, 64, 8)}
+
+    def _control_box(self):
+        switches = widgets.HBox([widgets.Label("heads switched on:"), self._switch_box])
+        return widgets.VBox([widgets.HBox(list(self.controls.values()) + [self.progress]), switches])
+
+    def set(self, **params):
+        """As for every explorer; a new num_heads switches every head back on unless head_mask is given."""
+        if "num_heads" in params and "head_mask" not in params:
+            params["head_mask"] = None
+        return super().set(**params)
+
+    def _check(self, name, value):
+        if name in ("num_heads", "d_model", "steps"):
+            return _positive_int(name, value, high={"num_heads": 16, "d_model": 256, "steps": 2000}[name])
+        if name == "seed":
+            return _positive_int(name, value, low=0)
+        if name == "head_mask":
+            if value is None:
+                return None
+            try:
+                mask = [float(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
+            except (TypeError, ValueError):
+                raise SettingError(f"head_mask must be a list of 0s and 1s, one per head, got {value!r}") from None
+            if any(v not in (0.0, 1.0) for v in mask):
+                raise SettingError(f"head_mask must hold only 0 (head off) and 1 (head on), got {value!r}")
+            return [int(v) for v in mask]
+        return value
+
+    def _draw(self, p):
+        h, d_model = p["num_heads"], p["d_model"]
+        if d_model % h:
+            raise SettingError(head_count_message(d_model, h, self.controls["d_model"].step))
+        mask = [1] * h if p["head_mask"] is None else p["head_mask"]
+        if len(mask) != h:
+            raise SettingError(f"head_mask needs one entry per head (num_heads = {h}), got {len(mask)}: {mask}")
+        result = self._train(h, d_model, p["steps"], p["seed"])
+        return _training_parts(result, [bool(m) for m in mask])
+
+    def _train(self, h, d_model, steps, seed):
+        self.progress.max = steps
+        if (h, d_model, steps, seed) in _TRAINED:
+            self.progress.value, self.progress.bar_style = steps, "success"
+            return _TRAINED[(h, d_model, steps, seed)]
+        self.progress.value, self.progress.bar_style = 0, "info"
+
+        def moved(step, loss):
+            if (step + 1) % 5 == 0 or step + 1 == steps:
+                self.progress.value = step + 1
+
+        result = trained_model(h, d_model, steps, seed, callback=moved)
+        self.progress.bar_style = "success"
+        return result
+
+    def _sync_controls(self):
+        super()._sync_controls()
+        h = self.params["num_heads"]
+        mask = self.params["head_mask"] or [1] * h
+        if len(mask) != h:  # the last setting could not be drawn; show the switches of the heads asked for
+            mask = [1] * h
+        switches = list(self._switch_box.children)
+        if len(switches) != h:
+            switches = [
+                widgets.ToggleButton(value=True, description=f"head {i + 1}", layout={"width": "80px"})
+                for i in range(h)
+            ]
+            for switch in switches:
+                switch.observe(self._on_switch, names="value")
+            self._switch_box.children = switches
+        self._syncing = True
+        try:
+            for switch, on in zip(switches, mask):
+                switch.value = bool(on)
+        finally:
+            self._syncing = False
+
+    def _on_switch(self, change):
+        if self._syncing:
+            return
+        try:
+            self.set(head_mask=[int(s.value) for s in self._switch_box.children])
+        except Exception as err:  # set() catches everything already; this is a last guard for the UI
+            self._show_message(f"Something went wrong: {err}")
+
+    @staticmethod
+    def static_figure(head_counts=(1, 2, 4), d_model: int = 32, steps: int = 60, seed: int = 0):
+        """The explorer without a kernel: a slider over precomputed training runs, one per head count."""
+        figures = {}
+        with _one_thread():
+            for h in head_counts:
+                figures[h] = viz._unchecked_figure(*_training_parts(trained_model(h, d_model, steps, seed)))
+        return viz.controls_figure(figures, "num_heads", active=head_counts[-1])

@@ -1,0 +1,296 @@
+"""The explorers of mha.widgets, driven without a browser: settings in, figure and message out."""
+
+import json
+
+import plotly.graph_objects as go
+import pytest
+import torch
+
+import mha
+from mha import viz
+from mha import widgets as W
+
+
+def heatmaps(fig):
+    return [t for t in fig.data if t.type == "heatmap"]
+
+
+def texts(fig):
+    """Every piece of text the figure shows: the title, the annotations and the text traces."""
+    out = [fig.layout.title.text or ""] + [a.text or "" for a in fig.layout.annotations]
+    for t in fig.data:
+        if getattr(t, "text", None) is not None and not isinstance(t.text, str):
+            out += list(t.text)
+    return "\n".join(out)
+
+
+def plotly_accepts(fig):
+    go.Figure(fig.to_dict())  # the explorers build figures unchecked, for speed: plotly's checks run here
+
+
+@pytest.fixture
+def quick_training(monkeypatch):
+    """Trained toy models in a few steps, so these tests stay fast."""
+    real = W.trained_model
+    monkeypatch.setattr(W, "trained_model", lambda h, d, steps=60, seed=0, callback=None: real(h, d, 4, seed, callback))
+    yield
+    W._TRAINED.clear()
+
+
+# ---------------------------------------------------------------- messages
+
+
+def test_head_count_message_names_the_nearest_valid_choices():
+    msg = W.head_count_message(60, 8)
+    assert "60 / 8 = 7.5" in msg and "num_heads = 6 or 10" in msg and "d_model = 56 or 64" in msg
+    assert "d_model = 63 or 70" in W.head_count_message(64, 7, d_model_step=1)
+    assert "d_model = 56 or 84" in W.head_count_message(60, 7, d_model_step=4)  # multiples of 7 on a step-4 slider
+
+
+# ---------------------------------------------------------------- 1. shapes
+
+
+@pytest.mark.parametrize("d_model, num_heads, seq_len", [(64, 8, 11), (32, 1, 5), (48, 6, 20), (8, 8, 1)])
+def test_shape_explorer_shows_d_k_and_parameter_count(d_model, num_heads, seq_len):
+    e = W.ShapeExplorer(d_model, num_heads, seq_len)
+    assert e.message == ""
+    d_k = d_model // num_heads
+    text = texts(e.figure)
+    assert f"d_k = {d_model} / {num_heads} = {d_k}" in text
+    assert f"{num_heads} x ({seq_len} x {d_k})" in text  # Q_i, K_i, V_i, Z_i
+    assert f"{num_heads} x ({seq_len} x {seq_len})" in text  # one pattern per head
+    params = mha.count_parameters(mha.MultiHeadAttention(d_model, num_heads))
+    assert viz.mha_sizes(d_model, num_heads, seq_len)["parameters"] == params
+    assert f"parameters: {params:,}" in text
+    head_blocks = [t for t in e.figure.data if (t.name or "").startswith("head ")]
+    assert len(head_blocks) == num_heads
+    plotly_accepts(e.figure)
+
+
+def test_shape_explorer_flops_do_not_depend_on_num_heads():
+    flops = {h: viz.mha_sizes(64, h, 11)["flops"] for h in (1, 2, 4, 8)}
+    assert len(set(flops.values())) == 1
+    assert flops[1] == 8 * 11 * 64**2 + 4 * 11**2 * 64
+
+
+def test_shape_explorer_invalid_setting_keeps_the_figure():
+    e = W.ShapeExplorer()
+    before = e.figure
+    e.set(d_model=60)
+    assert "num_heads = 6 or 10" in e.message and "d_model = 56 or 64" in e.message
+    assert e.figure is before and "still shows the last valid setting" in e._message_box.value
+    assert e.controls["d_model"].value == 60  # the control shows what was asked for
+    e.set(num_heads=6)  # 60 / 6 works
+    assert e.message == "" and e._message_box.value == ""
+    assert "d_k = 60 / 6 = 10" in texts(e.figure)
+
+
+@pytest.mark.parametrize("bad", [{"d_model": "abc"}, {"num_heads": 0}, {"seq_len": -3}, {"d_model": 2.5}, {"nope": 1}])
+def test_shape_explorer_bad_input_gives_a_message_not_an_exception(bad):
+    e = W.ShapeExplorer()
+    before, params = e.figure, dict(e.params)
+    e.set(**bad)
+    assert e.message and e.figure is before and e.params == params
+
+
+def test_shape_explorer_controls_redraw():
+    e = W.ShapeExplorer()
+    e.controls["num_heads"].value = 4
+    assert e.params["num_heads"] == 4 and "d_k = 64 / 4 = 16" in texts(e.figure)
+    e.controls["num_heads"].value = 7
+    assert "7" in e.message and "d_k = 64 / 4 = 16" in texts(e.figure)
+    e.controls["d_model"].value = 56
+    assert e.message == "" and "d_k = 56 / 7 = 8" in texts(e.figure)
+
+
+def test_explorer_displays_as_its_widget_with_a_stable_text_form():
+    e = W.ShapeExplorer()
+    bundle = e._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"] == "ShapeExplorer(d_model=64, num_heads=8, seq_len=11)"  # what nbval compares
+    (out,) = e._output.outputs
+    assert "application/vnd.plotly.v1+json" in out["data"]
+    json.dumps(out["data"])  # the widget's state can be sent to the browser
+
+
+# ---------------------------------------------------------------- 2. heads
+
+
+@pytest.mark.parametrize("num_heads", [1, 2, 4, 8])
+def test_head_explorer_draws_one_heatmap_per_head(num_heads):
+    e = W.HeadExplorer(num_heads=num_heads, d_model=32)
+    assert e.message == ""
+    assert len(heatmaps(e.figure)) == num_heads
+    it = W.SEED_SENTENCE.split().index("it")
+    lines = e.figure.layout.shapes
+    assert len(lines) == num_heads * 11 and all(s.y0 == -it for s in lines)  # the head view starts at "it"
+    for hm in heatmaps(e.figure):  # each row of weights sums to 1
+        assert torch.allclose(torch.tensor(hm.z).sum(-1), torch.ones(11), atol=0.01)
+    plotly_accepts(e.figure)
+
+
+def test_head_explorer_heads_differ_and_follow_the_seed():
+    e = W.HeadExplorer(num_heads=4)
+    z = [json.dumps(hm.z) for hm in heatmaps(e.figure)]
+    assert len(set(z)) == 4  # four different patterns
+    e.set(seed=1)
+    assert json.dumps(heatmaps(e.figure)[0].z) != z[0]
+
+
+def test_head_explorer_typed_sentence_and_token():
+    e = W.HeadExplorer()
+    e.set(sentence="  the cat sat on the mat ", num_heads=2)
+    assert e.message == "" and e.params["sentence"] == "the cat sat on the mat"
+    assert list(e.controls["token"].options) == ["the", "cat", "sat", "on", "mat"]
+    assert e.params["token"] == "mat"  # no "it" here: the last word
+    assert list(heatmaps(e.figure)[0].x) == ["the", "cat", "sat", "on", "the#2", "mat"]
+    e.controls["token"].value = "cat"
+    assert e.params["token"] == "cat" and all(s.y0 == -1 for s in e.figure.layout.shapes)
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"sentence": "   "}, "at least one word"),
+        ({"num_heads": 3}, "num_heads = 2 or 4"),
+        ({"weights": "pretrained"}, "'random' or 'trained'"),
+        ({"sentence": " ".join(["word"] * 41)}, "40 or fewer"),
+    ],
+)
+def test_head_explorer_bad_input_gives_a_message(bad, words):
+    e = W.HeadExplorer()
+    before = e.figure
+    e.set(**bad)
+    assert words in e.message and e.figure is before
+
+
+def test_head_explorer_trained_weights(quick_training):
+    e = W.HeadExplorer(weights="trained", num_heads=2, d_model=16)
+    assert e.message == "" and len(heatmaps(e.figure)) == 2
+    assert list(heatmaps(e.figure)[0].x)[:2] == ["the", "animal"]  # the toy model's words are lower case
+    before = e.figure
+    e.set(sentence="The robot didn't cross the street")
+    assert "robot" in e.message and "switch weights to random" in e.message and e.figure is before
+    e.set(weights="random")
+    assert e.message == "" and list(heatmaps(e.figure)[0].x)[:2] == ["The", "robot"]
+
+
+# ---------------------------------------------------------------- 3. training
+
+
+def test_train_explorer_trains_shows_heads_and_ablates():
+    e = W.TrainExplorer(num_heads=2, d_model=8, steps=3)
+    try:
+        assert e.message == "" and e.progress.value == 3 == e.progress.max
+        assert len(heatmaps(e.figure)) == 2 and len(e._switch_box.children) == 2
+        losses = [t for t in e.figure.data if t.type == "scatter"][0]
+        assert len(losses.y) == 3
+        bars = [t for t in e.figure.data if t.type == "bar"][0]
+        assert list(bars.x) == ["all heads on", "without head 1", "without head 2"]
+        everything = bars.y[0]
+        e._switch_box.children[0].value = False  # switch head 1 off with its toggle
+        assert e.params["head_mask"] == [0, 1]
+        assert "with 1 of 2 heads on" in e.figure.layout.title.text
+        assert f"{bars.y[1]:.0%}" in e.figure.layout.title.text  # the accuracy of "without head 1"
+        assert heatmaps(e.figure)[0].opacity < 1 and heatmaps(e.figure)[1].opacity == 1
+        e.set(head_mask=[0, 0])
+        bars = [t for t in e.figure.data if t.type == "bar"][0]
+        assert bars.x[-1] == "your switches (heads on: none)" and bars.y[0] == everything
+        e.set(num_heads=4)  # a new head count: four switches, all on
+        assert len(e._switch_box.children) == 4 and e.params["head_mask"] is None
+        assert len(heatmaps(e.figure)) == 4
+        plotly_accepts(e.figure)
+    finally:
+        W._TRAINED.clear()
+
+
+def test_train_explorer_progress_follows_the_callback(monkeypatch):
+    seen = []
+    real = W.trained_model
+
+    def spy(h, d, steps, seed, callback=None):
+        return real(h, d, steps, seed, callback=lambda step, loss: (seen.append(step), callback(step, loss)))
+
+    monkeypatch.setattr(W, "trained_model", spy)
+    try:
+        e = W.TrainExplorer(num_heads=1, d_model=8, steps=10)
+        assert seen == list(range(10)) and e.progress.value == 10 and e.progress.bar_style == "success"
+    finally:
+        W._TRAINED.clear()
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"num_heads": 3}, "cannot be cut"),
+        ({"head_mask": [1, 2]}, "only 0"),
+        ({"head_mask": [1]}, "one entry per head"),
+    ],
+)
+def test_train_explorer_bad_input_gives_a_message(bad, words):
+    e = W.TrainExplorer(num_heads=2, d_model=8, steps=2)
+    try:
+        before = e.figure
+        e.set(**bad)
+        assert words in e.message and e.figure is before
+    finally:
+        W._TRAINED.clear()
+
+
+# ---------------------------------------------------------------- the kernel-free figures
+
+
+def step_data(fig):
+    """Each slider step's (data, layout) as JSON text, and each button's."""
+    steps = [json.dumps(s.args, sort_keys=True) for s in fig.layout.sliders[0].steps]
+    buttons = [json.dumps(b.args, sort_keys=True) for m in fig.layout.updatemenus for b in m.buttons]
+    return steps, buttons
+
+
+def test_static_shape_figure_has_a_step_per_setting():
+    fig = W.ShapeExplorer.static_figure()
+    steps, buttons = step_data(fig)
+    assert len(fig.layout.sliders) == 1 and len(steps) == 4 and len(buttons) == 3
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["1", "2", "4", "8"]
+    assert len(set(steps)) == 4 and len(set(buttons)) == 3
+    for b in fig.layout.updatemenus[0].buttons:  # each button brings its own slider steps
+        assert len(b.args[1]["sliders[0].steps"]) == 4
+    assert "d_k = 64 / 4 = 16" in fig.layout.title.text  # it opens on d_model = 64, h = 4
+    assert len(fig.to_json()) < 300_000
+
+
+def test_static_head_figure_has_a_step_per_setting():
+    fig = W.HeadExplorer.static_figure(d_models=(16, 32), head_counts=(1, 2, 4))
+    steps, buttons = step_data(fig)
+    assert len(steps) == 3 and len(set(steps)) == 3 and len(buttons) == 2 and len(set(buttons)) == 2
+    for step, h in zip(fig.layout.sliders[0].steps, (1, 2, 4)):
+        restyle = step.args[0]
+        shown = [t == "heatmap" and v for t, v in zip([d.type for d in fig.data], restyle["visible"])]
+        assert sum(bool(s) for s in shown) == h  # h heatmaps visible, the other slots hidden
+        assert len(step.args[1]["shapes"]) == h * 11
+
+
+def test_static_head_figure_default_is_small_enough():
+    assert len(W.HeadExplorer.static_figure().to_json()) < 300_000
+
+
+def test_static_train_figure_has_a_step_per_run():
+    try:
+        fig = W.TrainExplorer.static_figure(head_counts=(1, 2), d_model=8, steps=3)
+        steps, buttons = step_data(fig)
+        assert len(steps) == 2 and len(set(steps)) == 2 and buttons == []
+        assert len(heatmaps(fig)) == 2  # opens on the last run, h = 2
+    finally:
+        W._TRAINED.clear()
+
+
+def test_controls_figure_checks_its_input():
+    with pytest.raises(ValueError, match="at least one"):
+        viz.controls_figure({}, "h")
+    figs = {
+        (16, 1): viz.shape_figure(16, 1, 3),
+        (16, 2): viz.shape_figure(16, 2, 3),
+        (32, 1): viz.shape_figure(32, 1, 3),
+    }
+    with pytest.raises(ValueError, match=r"missing \[\(32, 2\)\]"):
+        viz.controls_figure(figs, "num_heads", "d_model")
