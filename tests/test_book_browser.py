@@ -115,31 +115,38 @@ class PageLog:
         page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
 
 
-@pytest.fixture
-def open_page(browser, server):
-    """Open one page of the book with every request outside 127.0.0.1 blocked; returns (page, log)."""
+@pytest.fixture(scope="module")
+def context(browser):
+    """One browser context for all pages, so plotly.js and MathJax are fetched and compiled once."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def open_page(context, server):
+    """Open one page of the book with every request outside 127.0.0.1 blocked; returns (page, log)."""
     log = PageLog()
+    pages = []
 
-    def only_local(route):
-        url = urlparse(route.request.url)
-        if url.scheme in ("http", "https", "ws", "wss") and url.hostname != "127.0.0.1":
-            log.problems.append(f"blocked a request outside the book: {route.request.url}")
-            return route.abort()
-        return route.continue_()
-
-    context.route("**/*", only_local)
+    def block(route):
+        log.problems.append(f"blocked a request outside the book: {route.request.url}")
+        route.abort()
 
     def _open(rel: str, base: str = server):
         page = context.new_page()
+        pages.append(page)
         page.set_default_timeout(TIMEOUT_MS)
+        # Only requests that leave 127.0.0.1 are intercepted (the pattern is matched inside playwright's driver).
+        page.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/])"), block)
         log.attach(page)
         page.goto(base + rel, wait_until="load")
         _wait_until_rendered(page)
         return page, log
 
     yield _open
-    context.close()
+    for page in pages:
+        page.close()
 
 
 # ---------------------------------------------------------------- helpers run in the page
