@@ -767,3 +767,125 @@ def controls_figure(figures: dict, slider_name: str, button_name: str | None = N
             )
         ]  # fmt: skip
     return go.Figure(data=data, layout=layout)
+
+
+# ---------------------------------------------------------------- training and specialisation (notebooks 2 and 6)
+
+
+def _curves_of(run) -> tuple[np.ndarray, np.ndarray]:
+    """(losses, accuracies) of a TrainResult-like object or a (losses, accuracies) pair."""
+    if hasattr(run, "losses") and hasattr(run, "accuracies"):
+        losses, accs = run.losses, run.accuracies
+    else:
+        losses, accs = run
+    losses, accs = _rounded(losses, 4), _rounded(accs, 4)
+    if losses.ndim != 1 or losses.shape != accs.shape or len(losses) == 0:
+        raise ValueError(
+            f"each run needs equally long, non-empty 1-d losses and accuracies, got {losses.shape} and {accs.shape}"
+        )
+    return losses, accs
+
+
+def training_curves(runs: dict, title: str = "Training: loss and accuracy, step by step") -> go.Figure:
+    """Loss (left) and accuracy (right) against the training step, one line per run.
+
+    runs: {label: run}, where a run is a ``mha.train.TrainResult`` or a pair (losses, accuracies) of lists.
+    """
+    from plotly.subplots import make_subplots
+
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict {label: TrainResult or (losses, accuracies)}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["loss (lower is better)", "accuracy"], horizontal_spacing=0.1)
+    for i, (label, run) in enumerate(runs.items()):
+        losses, accs = _curves_of(run)
+        steps = list(range(1, len(losses) + 1))
+        color = HEAD_COLOURS[i % len(HEAD_COLOURS)]
+        for col, y, fmt in ((1, losses, "loss %{y:.3f}"), (2, accs, "accuracy %{y:.1%}")):
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=y,
+                    mode="lines",
+                    name=str(label),
+                    legendgroup=str(label),
+                    showlegend=col == 1,
+                    line=dict(color=color, width=2),
+                    hovertemplate=f"{label}, step %{{x}}: {fmt}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_layout(title=title, height=400, margin=dict(l=60, r=20, t=80, b=50), legend=dict(title="model"))
+    fig.update_xaxes(title="training step")
+    fig.update_yaxes(title="loss", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title="accuracy", range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    return fig
+
+
+def head_role_figure(scores, roles, title: str = "How much each head looks where each role says") -> go.Figure:
+    """A heatmap heads x roles: the mean attention each head puts on the token that each role points to.
+
+    scores: (num_heads, num_roles), e.g. from ``mha.train.head_role_scores``; roles: the role names.
+    """
+    s = _rounded(scores, 2)
+    roles = list(roles)
+    if s.ndim != 2 or s.shape[1] != len(roles) or s.shape[0] == 0:
+        raise ValueError(f"scores must have shape (num_heads, {len(roles)}) for roles {roles}, got {s.shape}")
+    heads = [f"head {i + 1}" for i in range(s.shape[0])]
+    fig = go.Figure(
+        go.Heatmap(
+            z=s,
+            x=roles,
+            y=heads,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            text=[[f"{v:.2f}" for v in row] for row in s],
+            texttemplate="%{text}",
+            colorbar=dict(title="attention<br>on target"),
+            hovertemplate="%{y}, role %{x}: %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, height=140 + 60 * s.shape[0], margin=dict(l=80, r=20, t=60, b=50))
+    fig.update_xaxes(title="role (where the right answer sits)", side="bottom")
+    fig.update_yaxes(title="head", autorange="reversed")
+    return fig
+
+
+def role_winners_figure(scores_by_run: dict, roles, title: str = "Which head took each role, run by run") -> go.Figure:
+    """A table-like heatmap runs x roles: the colour and label of the head with the highest role score.
+
+    scores_by_run: {run label (e.g. "seed 0"): scores (num_heads, num_roles)}; all with the same shape.
+    """
+    if not isinstance(scores_by_run, dict) or not scores_by_run:
+        raise ValueError("scores_by_run must be a non-empty dict {label: scores (num_heads, num_roles)}")
+    roles = list(roles)
+    table = [_rounded(s, 2) for s in scores_by_run.values()]
+    shapes = {t.shape for t in table}
+    if len(shapes) != 1 or table[0].ndim != 2 or table[0].shape[1] != len(roles):
+        raise ValueError(f"every scores must have the same shape (num_heads, {len(roles)}), got {sorted(shapes)}")
+    num_heads = table[0].shape[0]
+    winners = np.array([t.argmax(axis=0) for t in table])  # (runs, roles)
+    best = np.array([t.max(axis=0) for t in table])
+    text = [[f"head {w + 1} ({b:.2f})" for w, b in zip(wr, br)] for wr, br in zip(winners, best)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=winners + 0.5,
+            x=roles,
+            y=[str(k) for k in scores_by_run],
+            zmin=0,
+            zmax=num_heads,
+            colorscale=_head_colourscale(num_heads),
+            showscale=False,
+            text=text,
+            texttemplate="%{text}",
+            textfont=dict(color="white", size=14),
+            xgap=3,
+            ygap=3,
+            hovertemplate="%{y}, role %{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, height=140 + 55 * len(table), margin=dict(l=80, r=20, t=60, b=50))
+    fig.update_xaxes(title="role")
+    fig.update_yaxes(title="training run", autorange="reversed")
+    return fig

@@ -1,0 +1,49 @@
+"""The figures of notebooks 2 and 6: training curves, head-role scores, which head wins each role."""
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from mha import viz
+from mha.train import TrainResult
+
+
+def test_training_curves_from_results_and_pairs():
+    run = TrainResult(model=None, losses=[2.0, 1.0, 0.123456], accuracies=[0.1, 0.5, 0.9], seed=0, num_heads=1,
+                      d_model=8, steps=3, lr=0.01)  # fmt: skip
+    fig = viz.training_curves({"1 head": run, "2 heads": ([3.0, 2.0, 1.0], [0.0, 0.2, 0.4])})
+    assert isinstance(fig, go.Figure) and len(fig.data) == 4  # loss and accuracy for each run
+    assert list(fig.data[0].y) == [2.0, 1.0, 0.1235] and list(fig.data[1].y) == [0.1, 0.5, 0.9]
+    assert [t.showlegend for t in fig.data] == [True, False, True, False]
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+
+
+@pytest.mark.parametrize("runs", [{}, [], {"a": ([1.0, 2.0], [0.5])}, {"a": ([], [])}])
+def test_training_curves_bad_input(runs):
+    with pytest.raises(ValueError):
+        viz.training_curves(runs)
+
+
+def test_head_role_figure():
+    scores = torch.tensor([[0.9, 0.1234], [0.05, 0.8]])
+    fig = viz.head_role_figure(scores, ["reference", "verb"])
+    heat = fig.data[0]
+    assert list(heat.y) == ["head 1", "head 2"] and list(heat.x) == ["reference", "verb"]
+    np.testing.assert_array_equal(np.array(heat.z), [[0.9, 0.12], [0.05, 0.8]])
+    assert heat.text[0][1] == "0.12"
+    with pytest.raises(ValueError, match="num_heads, 3"):
+        viz.head_role_figure(scores, ["a", "b", "c"])
+
+
+def test_role_winners_figure():
+    runs = {"seed 0": [[0.9, 0.1], [0.2, 0.7]], "seed 1": [[0.1, 0.8], [0.95, 0.3]]}
+    fig = viz.role_winners_figure(runs, ["largest", "smallest"])
+    heat = fig.data[0]
+    assert list(heat.y) == ["seed 0", "seed 1"]
+    assert [list(row) for row in heat.text] == [["head 1 (0.90)", "head 2 (0.70)"], ["head 2 (0.95)", "head 1 (0.80)"]]
+    np.testing.assert_array_equal(np.array(heat.z), [[0.5, 1.5], [1.5, 0.5]])  # the middle of a head's colour
+    with pytest.raises(ValueError, match="same shape"):
+        viz.role_winners_figure({"a": [[0.1, 0.2]], "b": [[0.1, 0.2], [0.3, 0.4]]}, ["x", "y"])
+    with pytest.raises(ValueError, match="non-empty"):
+        viz.role_winners_figure({}, ["x"])
