@@ -182,6 +182,7 @@ def split_heads_figure(x, per_head, num_heads: int, title: str = "Where each num
     per_head (num_heads, T, d_k) holds the same numbers after a split (split_heads, or a wrong reshape).
     Every cell shows "t<token> f<feature>" of the number it holds and is coloured by the head that
     feature j belongs to (j // d_k): a correct split gives every head block one colour.
+    Panel i + 1 shows per_head[i] (heads are counted from 1, as in the notebooks).
     """
     from plotly.subplots import make_subplots
 
@@ -194,9 +195,7 @@ def split_heads_figure(x, per_head, num_heads: int, title: str = "Where each num
     d_k = d_model // num_heads
     if per_head.shape != (num_heads, T, d_k):
         raise ValueError(f"per_head must have shape (num_heads, T, d_k) = {(num_heads, T, d_k)}, got {per_head.shape}")
-    titles = [f"input x: T={T} tokens, d_model={d_model}"] + [
-        f"head {i + 1} (index {i}): d_k={d_k}" for i in range(num_heads)
-    ]
+    titles = [f"x: T={T}, d_model={d_model}"] + [f"head {i + 1}" for i in range(num_heads)]
     fig = make_subplots(
         rows=1,
         cols=1 + num_heads,
@@ -223,11 +222,11 @@ def split_heads_figure(x, per_head, num_heads: int, title: str = "Where each num
             row=1,
             col=col,
         )
-        fig.update_xaxes(title="feature" if col == 1 else "d_k slot", dtick=1, row=1, col=col)
+        fig.update_xaxes(title="feature j" if col == 1 else "slot", dtick=1, row=1, col=col)
         fig.update_yaxes(autorange="reversed", dtick=1, showticklabels=col == 1, row=1, col=col)
     fig.update_yaxes(title="token t", row=1, col=1)
     fig.update_layout(
-        title=title + " (colour = the head a feature belongs to)",
+        title=title,
         height=170 + 45 * T,
         margin=dict(l=60, r=20, t=90, b=50),
     )
