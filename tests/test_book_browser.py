@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 REQUIRED = os.environ.get("MHA_REQUIRE_BROWSER", "") not in ("", "0")
-TIMEOUT_MS = 30_000  # a loaded 2-core machine can take several seconds to draw a page of figures
+TIMEOUT_MS = 60_000  # a busy 2-core machine can take many seconds to load and draw a page of figures
 
 
 def _skip_or_fail(reason: str):
@@ -230,7 +230,7 @@ def _wait_for_change(page, fig_id: str, before: str) -> bool:
         page.wait_for_function(
             f"([id, before]) => ({FIGURE_STATE_JS})(document.getElementById(id)) !== before",
             arg=[fig_id, before],
-            timeout=3_000,
+            timeout=5_000,
         )
         return True
     except Exception:
