@@ -22,7 +22,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -473,4 +472,3 @@ def test_mathjax_is_served_by_the_book():
         remote = re.findall(r'<script[^>]+src="(https?://[^"]+)"', html)
         assert not remote, f"{rel} loads scripts from the internet: {remote}"
     assert (BOOK / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
-    assert shutil.which(CHROMIUM) or not REQUIRED, f"no Chromium at {CHROMIUM}"
