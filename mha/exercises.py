@@ -28,6 +28,8 @@ import json
 import math
 import os
 import signal
+import sys
+import textwrap
 import threading
 import warnings
 from dataclasses import asdict, dataclass
@@ -196,15 +198,22 @@ class CheckResult:
     feedback: str
 
     def line(self) -> str:
-        """The one friendly line a check prints."""
+        """The friendly message a check prints, wrapped to fit a notebook or book column."""
         ex = EXERCISES.get(self.exercise)
         name = f"Exercise {self.exercise}" + (f" ({ex.name})" if ex else "")
-        score = f"{self.points:g}/{self.max_points:g}"
+        score = f"{self.points:g}/{self.max_points:g} point" + ("" if self.max_points == 1 else "s")
         if self.passed:
-            return f"✅ {name} passed: {score} points. {self.feedback}"
-        icon = {"not done": "⏳", "timeout": "⌛"}.get(self.status, "❌")
-        label = {"not done": "not done yet"}.get(self.status, "not yet right")
-        return f"{icon} {name} {label} ({score}): {self.feedback}"
+            text = f"✅ {name} passed, {score}. {self.feedback}"
+        else:
+            icon = {"not done": "⏳", "timeout": "⌛"}.get(self.status, "❌")
+            label = {"not done": "not done yet"}.get(self.status, "not yet right")
+            text = f"{icon} {name} {label} ({score}): {self.feedback}"
+        return textwrap.fill(text, width=76, subsequent_indent="   ", break_on_hyphens=False)
+
+    def _ipython_display_(self) -> None:
+        # the check already printed the line in this cell: showing the returned result again would repeat it
+        if getattr(self, "_printed_in", None) != _execution_count():
+            print(self.line())
 
     def __repr__(self) -> str:
         return (
@@ -223,6 +232,13 @@ def _emit(result: CheckResult, source: str = "cell") -> None:
             f.write(json.dumps({**asdict(result), "source": source}) + "\n")
     except OSError:
         pass
+
+
+def _execution_count():
+    """The number of the running IPython cell (None outside IPython)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "execution_count", None) if shell is not None else None
 
 
 # ---------------------------------------------------------------- running the learner's code safely
@@ -347,6 +363,7 @@ def _run_check(exercise_id: str, answer, body, *, value: bool = False) -> CheckR
     result = CheckResult(exercise_id, passed, float(ex.points if passed else 0), float(ex.points), status, feedback)
     _emit(result)
     print(result.line())
+    result._printed_in = _execution_count()
     return result
 
 
