@@ -435,22 +435,23 @@ class HeadExplorer(_Explorer):
 
     @staticmethod
     def static_figure(
-        sentence: str = SEED_SENTENCE, d_models=(16, 64), head_counts=(1, 2, 4, 8), token: str = "it", seed: int = 0
+        sentence: str = SEED_SENTENCE, d_models=(64,), head_counts=(1, 2, 4, 8), token: str = "it", seed: int = 0
     ):
-        """The explorer without a kernel: random heads for each d_model (buttons) and num_heads (slider)."""
+        """The explorer without a kernel: random heads for each num_heads (slider) and d_model (buttons, if several).
+
+        One d_model by default: each extra one adds a full set of figures to the page.
+        """
         tokens = sentence.split()
         query = tokens.index(token) if token in tokens else len(tokens) - 1
         figures = {}
         for d in d_models:
             for h in head_counts:
                 weights = random_heads_weights(tokens, d, h, seed)
-                figures[(d, h)] = viz.head_view_figure(
-                    weights,
-                    tokens,
-                    query,
-                    title=f"{h} random head{'s' if h > 1 else ''}, d_model = {d}, d_k = {d // h}",
-                )
+                title = f"{h} random head{'s' if h > 1 else ''}, d_model = {d}, d_k = {d // h}"
+                figures[(d, h)] = viz.head_view_figure(weights, tokens, query, title=title)
         active = (d_models[-1], 4 if 4 in head_counts else head_counts[0])
+        if len(d_models) == 1:
+            return viz.controls_figure({h: f for (_, h), f in figures.items()}, "num_heads", active=active[1])
         return viz.controls_figure(figures, "num_heads", "d_model", active=active)
 
 
