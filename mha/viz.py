@@ -341,17 +341,11 @@ _HEAD_COLORS = (
 )  # fmt: skip
 
 
-_BLUES = None  # plotly's "Blues", white to dark blue, as a list: plotly.js's own "Blues" runs the other way
-
-
 def _blues() -> list:
-    global _BLUES
-    if _BLUES is None:
-        from plotly.colors import sequential
+    """plotly's "Blues", white to dark blue, as a list of colors: plotly.js reads the name in the opposite order."""
+    from plotly.colors import sequential
 
-        colors = sequential.Blues
-        _BLUES = [[round(i / (len(colors) - 1), 4), c] for i, c in enumerate(colors)]
-    return _BLUES
+    return [[round(i / (len(sequential.Blues) - 1), 4), c] for i, c in enumerate(sequential.Blues)]
 
 
 def head_color(i: int) -> str:
