@@ -36,9 +36,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from mha.attention import (
     MultiHeadAttention,
+    SelfAttention,
     causal_mask,
     count_parameters,
     merge_heads,
@@ -63,6 +65,9 @@ __all__ = [
     "check_param_count",
     "check_causal_mask",
     "check_masked_attention",
+    "check_run_heads",
+    "check_block_param_count",
+    "check_layer_norm",
 ]
 
 TIME_LIMIT = 10.0  # seconds one check may spend in the learner's code
@@ -111,15 +116,22 @@ EXERCISES: dict[str, Exercise] = {
             "Why divide by sqrt(d_k)?",
             "score_spread",
             "check_score_spread",
-            "draw random q and k with torch.randn, compute their dot products, return their std before and "
-            "after dividing by sqrt(d_k)",
+            "draw many random q and k, compute their dot products, return their std before and after dividing by "
+            "sqrt(d_k)",
         ),
         Exercise(
-            "02.1",
-            "Which axis does the softmax normalise?",
-            "softmax_dim",
-            "check_softmax_axis",
-            "set softmax_dim to the int you would pass as torch.softmax(scores, dim=...)",
+            "03.1",
+            "Run a panel of heads",
+            "run_heads",
+            "check_run_heads",
+            "call every head on x, keep its z (not its weights), and concatenate them along the last axis",
+        ),
+        Exercise(
+            "03.2",
+            "Count the parameters",
+            "mha_param_count",
+            "check_param_count",
+            "four (d_model x d_model) weight matrices plus four bias vectors of length d_model",
         ),
         Exercise(
             "04.1",
@@ -144,6 +156,13 @@ EXERCISES: dict[str, Exercise] = {
             "swap the head and T axes back, then flatten the last two axes",
         ),
         Exercise(
+            "04.4",
+            "Which axis does the softmax normalise?",
+            "softmax_dim",
+            "check_softmax_axis",
+            "set softmax_dim to the int you would pass as torch.softmax(scores, dim=...)",
+        ),
+        Exercise(
             "05.1",
             "A full multi-head forward pass",
             "mha_forward",
@@ -153,25 +172,32 @@ EXERCISES: dict[str, Exercise] = {
         ),
         Exercise(
             "05.2",
-            "Count the parameters",
-            "mha_param_count",
-            "check_param_count",
-            "four (d_model x d_model) weight matrices plus four bias vectors of length d_model",
-        ),
-        Exercise(
-            "07.1",
             "A causal mask",
             "make_causal_mask",
             "check_causal_mask",
             "a (T, T) boolean tensor, True on and below the diagonal (torch.ones(...).tril())",
         ),
         Exercise(
-            "07.2",
+            "05.3",
             "Attention with a mask",
             "masked_attention",
             "check_masked_attention",
             "fill the scores where the mask is False with float('-inf') before the softmax",
             points=2,
+        ),
+        Exercise(
+            "07.1",
+            "Count the parameters of a block",
+            "block_param_count",
+            "check_block_param_count",
+            "add up attention (4 linear layers), two LayerNorms (scale and shift) and the FFN (two linear layers)",
+        ),
+        Exercise(
+            "07.2",
+            "Layer normalisation by hand",
+            "layer_norm",
+            "check_layer_norm",
+            "subtract each vector's mean over the last axis, divide by sqrt(variance + eps) (biased variance)",
         ),
     ]
 }
@@ -302,7 +328,12 @@ _EXCEPTION_HINTS = [
     (".T on tensors of dimension", "x.T reverses every axis of a batched tensor: use k.transpose(-2, -1)"),
     ("use of `x.T`", "x.T reverses every axis of a batched tensor: use k.transpose(-2, -1)"),
     ("shapes cannot be multiplied", "check your matrix products: the scores are q @ k.transpose(-2, -1)"),
-    ("must match the size of tensor", "two shapes do not fit together: print the shapes of your tensors"),
+    (
+        "must match the size of tensor",
+        "two shapes do not fit together: print the shapes of your tensors (a mean or a sum over one axis needs "
+        "keepdim=True to line up with the tensor it came from)",
+    ),
+    ("got tuple", "a head returns a pair (z, weights): unpack it, z, weights = head(x)"),
     ("could not be broadcast", "two shapes do not fit together: did you forget keepdims=True in the sum?"),
     (
         "invalid for input of size",
@@ -415,7 +446,7 @@ def _diagnose(got: torch.Tensor, expected: torch.Tensor, variants, where: str, w
             wrong = make()
         except Exception:  # a mistake that cannot happen for these shapes
             continue
-        if _close(got, _to_tensor(wrong, "variant")):
+        if isinstance(wrong, (torch.Tensor, np.ndarray)) and _close(got, _to_tensor(wrong, "variant")):
             raise _Verdict("wrong", f"{message} ({where})")
     if tuple(got.shape) != tuple(expected.shape):
         raise _Verdict("wrong", f"{what} has shape {_shape(got)}, expected {_shape(expected)} ({where}).")
@@ -625,7 +656,8 @@ def check_score_spread(score_spread) -> CheckResult:
 
 
 def check_softmax_axis(answer) -> CheckResult:
-    """A question: for scores shaped (B, h, T_q, T_k), which `dim` of torch.softmax gives each query's weights?"""
+    """Exercise 04.4, a question: for scores of shape (B, h, T_q, T_k), which `dim` of torch.softmax gives each
+    query's weights?"""
 
     def body(a):
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
@@ -643,7 +675,7 @@ def check_softmax_axis(answer) -> CheckResult:
         }
         raise _Verdict("wrong", feedback.get(a, f"scores have 4 axes (dims 0..3 or -4..-1); {a} is none of them"))
 
-    return _run_check("02.1", answer, body, value=True)
+    return _run_check("04.4", answer, body, value=True)
 
 
 # ---------------------------------------------------------------- 04: heads in parallel
@@ -912,7 +944,7 @@ def check_mha_forward(mha_forward) -> CheckResult:
 
 
 def check_param_count(answer) -> CheckResult:
-    """Exercise 05.2: mha_param_count(d_model, num_heads) -> the number of parameters of
+    """Exercise 03.2: mha_param_count(d_model, num_heads) -> the number of parameters of
     mha.MultiHeadAttention(d_model, num_heads) (with biases). A plain number is checked for d_model=512, num_heads=8.
     """
 
@@ -969,14 +1001,14 @@ def check_param_count(answer) -> CheckResult:
             )
         return "4 * d_model**2 + 4 * d_model, whatever the number of heads."
 
-    return _run_check("05.2", answer, body, value=not callable(answer))
+    return _run_check("03.2", answer, body, value=not callable(answer))
 
 
-# ---------------------------------------------------------------- 07: masks
+# ---------------------------------------------------------------- 05: masks
 
 
 def check_causal_mask(make_causal_mask) -> CheckResult:
-    """Exercise 07.1: make_causal_mask(T) -> a (T, T) bool tensor, True where token t may attend (keys 0..t)."""
+    """Exercise 05.2: make_causal_mask(T) -> a (T, T) bool tensor, True where token t may attend (keys 0..t)."""
 
     def body(fn):
         for T in (4, 7, 1):
@@ -1023,7 +1055,7 @@ def check_causal_mask(make_causal_mask) -> CheckResult:
             )
         return "Each token sees itself and the tokens before it, never the future."
 
-    return _run_check("07.1", make_causal_mask, body)
+    return _run_check("05.2", make_causal_mask, body)
 
 
 def _mask_mistakes(q, k, mask):
@@ -1051,7 +1083,7 @@ def _mask_mistakes(q, k, mask):
 
 
 def check_masked_attention(masked_attention) -> CheckResult:
-    """Exercise 07.2: masked_attention(q, k, v, mask) -> (out, weights), with a bool mask (True = may attend).
+    """Exercise 05.3: masked_attention(q, k, v, mask) -> (out, weights), with a bool mask (True = may attend).
 
     q, k, v: (..., T, d_k); mask: broadcastable to (..., T, T). Every row of the mask allows at least one key.
     """
@@ -1076,7 +1108,166 @@ def check_masked_attention(masked_attention) -> CheckResult:
                 raise
         return "Masked keys get exactly zero weight, and every row still sums to 1."
 
-    return _run_check("07.2", masked_attention, body)
+    return _run_check("05.3", masked_attention, body)
+
+
+# ---------------------------------------------------------------- 03: a panel of heads
+
+
+def _panel_mistakes(x, heads):
+    results = [head(x) for head in heads]
+    zs = [z for z, _ in results]
+    return [
+        (
+            "you stacked the heads on a new axis, (B, h, T, d_k): concatenate them along the last axis instead, "
+            "torch.cat(zs, dim=-1)",
+            lambda: torch.stack(zs, dim=1),
+        ),
+        (
+            "you concatenated along the tokens axis: the heads go side by side along the features, dim=-1",
+            lambda: torch.cat(zs, dim=1),
+        ),
+        ("you added the heads up: concatenate them, so the width becomes h * d_k", lambda: sum(zs)),
+        ("you averaged the heads: concatenate them, so the width becomes h * d_k", lambda: sum(zs) / len(zs)),
+        (
+            "you concatenated the attention weights: each head returns (z, weights); keep z",
+            lambda: torch.cat([w for _, w in results], dim=-1),
+        ),
+        ("the heads are in the wrong order: head 1 first, then head 2, ...", lambda: torch.cat(zs[::-1], dim=-1)),
+        ("only the first head is there: run every head in the list", lambda: zs[0]),
+    ]
+
+
+def check_run_heads(run_heads) -> CheckResult:
+    """Exercise 03.1: run_heads(x, heads) -> the heads' outputs z side by side, (B, T, h * d_k).
+
+    x: (B, T, d_model); heads: a list of mha.SelfAttention(d_model, d_k).
+    """
+
+    def body(fn):
+        g = _gen(301)
+        for B, T, d_model, h in [(1, 5, 8, 2), (2, 4, 12, 3), (2, 3, 16, 4)]:
+            torch.manual_seed(300 + h)
+            heads = [SelfAttention(d_model, d_model // h) for _ in range(h)]
+            x = _randn(g, B, T, d_model)
+            with torch.no_grad():
+                expected = torch.cat([head(x)[0] for head in heads], dim=-1)
+                got = _to_tensor(_call(fn, x.clone(), list(heads)), "run_heads(x, heads)")
+                if not _close(got, expected):
+                    where = f"x of shape {(B, T, d_model)}, {h} heads of width {d_model // h}"
+                    _diagnose(got, expected, _panel_mistakes(x, heads), where, "run_heads(x, heads)")
+        return "Every head's z, side by side: h * d_k = d_model features per token."
+
+    return _run_check("03.1", run_heads, body)
+
+
+# ---------------------------------------------------------------- 07: the Transformer block
+
+
+def _block_parameters(d_model: int) -> int:
+    """The parameters of notebook 7's PreviewBlock: LayerNorm, MultiHeadAttention, LayerNorm, FFN d -> 4d -> d."""
+    if d_model > 64:  # the formula, checked against real modules for the small widths below
+        return 12 * d_model**2 + 13 * d_model
+    parts = [
+        nn.LayerNorm(d_model),
+        MultiHeadAttention(d_model, 1),
+        nn.LayerNorm(d_model),
+        nn.Linear(d_model, 4 * d_model),
+        nn.Linear(4 * d_model, d_model),
+    ]
+    return sum(count_parameters(p) for p in parts)
+
+
+def check_block_param_count(block_param_count) -> CheckResult:
+    """Exercise 07.1: block_param_count(d_model) -> the parameters of one PreviewBlock of notebook 7
+    (pre-norm: LayerNorm, MultiHeadAttention with biases, LayerNorm, FFN d_model -> 4 d_model -> d_model)."""
+
+    def body(fn):
+        for d in (8, 16, 64, 768):
+            expected = _block_parameters(d)
+            if d <= 64 and expected != 12 * d * d + 13 * d:
+                raise _Verdict("error", "internal check failed: the block's parameter formula")
+            got = _call(fn, d)
+            try:
+                got_value = float(got)
+            except (TypeError, ValueError):
+                raise _Verdict("wrong", f"the count should be a number, got {got!r}.") from None
+            if got_value == expected:
+                continue
+            known = [
+                (12 * d * d + 9 * d, "you forgot the two LayerNorms: each has a scale and a shift of d_model numbers"),
+                (12 * d * d + 11 * d, "each LayerNorm has two vectors of d_model numbers (scale and shift), not one"),
+                (12 * d * d + 4 * d, "you forgot the biases of the six linear layers (4 in attention, 2 in the FFN)"),
+                (12 * d * d, "you forgot all the biases and the LayerNorms"),
+                (6 * d * d + 10 * d, "the FFN's hidden layer is 4 * d_model wide, not d_model"),
+                (4 * d * d + 8 * d, "you forgot the feed-forward network (two linear layers d -> 4d -> d)"),
+                (8 * d * d + 9 * d, "you forgot the attention layer (4 d_model^2 + 4 d_model)"),
+                (11 * d * d + 12 * d, "you forgot W_O, the attention's output projection"),
+                (12 * d * d + 10 * d, "the second FFN layer has d_model biases, not 4 * d_model"),
+            ]
+            where = f"d_model={d}: expected {expected}"
+            for value, message in known:
+                if got_value == value:
+                    raise _Verdict("wrong", f"{message} ({where}).")
+            raise _Verdict(
+                "wrong",
+                f"got {got_value:g} ({where}). Add up the attention, both LayerNorms and both "
+                f"FFN layers; mha.count_parameters(PreviewBlock(d_model, 4)) tells you the truth.",
+            )
+        return "12 d_model^2 + 13 d_model: two thirds of a block's weights sit in its feed-forward network."
+
+    return _run_check("07.1", block_param_count, body)
+
+
+def _layer_norm_mistakes(x):
+    def norm(dims, unbiased=False, root=True, center=True):
+        mean = x.mean(dim=dims, keepdim=True) if center else 0
+        var = x.var(dim=dims, keepdim=True, unbiased=unbiased)
+        return (x - mean) / ((var + 1e-5).sqrt() if root else var + 1e-5)
+
+    return [
+        (
+            "x.std() and x.var() divide by n - 1 by default: layer norm uses the plain variance, "
+            "x.var(dim=-1, unbiased=False, keepdim=True)",
+            lambda: norm(-1, unbiased=True),
+        ),
+        (
+            "you normalised over the tokens (dim=-2): layer norm normalises each token's vector, over the last axis",
+            lambda: norm(-2),
+        ),
+        (
+            "you normalised over the tokens (dim=-2), with the n - 1 variance: use the last axis, unbiased=False",
+            lambda: norm(-2, unbiased=True),
+        ),
+        (
+            "you normalised over the whole tensor: use each token's own mean and variance, over the last axis",
+            lambda: norm((0, 1, 2)),
+        ),
+        (
+            "you divided by the variance: divide by its square root, the standard deviation",
+            lambda: norm(-1, root=False),
+        ),
+        ("you forgot to subtract the mean", lambda: norm(-1, center=False)),
+    ]
+
+
+def check_layer_norm(layer_norm) -> CheckResult:
+    """Exercise 07.2: layer_norm(x, eps=1e-5) -> each vector of x (last axis) rescaled to mean 0 and variance 1.
+
+    The same as torch.nn.functional.layer_norm(x, (d_model,), eps=eps) (no learned scale and shift).
+    """
+
+    def body(fn):
+        g = _gen(702)
+        for shape in [(2, 5, 8), (1, 7, 16), (3, 4, 6)]:
+            x = _randn(g, *shape) * 3 + torch.arange(shape[-1]) - 2  # means and spreads far from 0 and 1
+            expected = torch.nn.functional.layer_norm(x, (shape[-1],), eps=1e-5)
+            got = _to_tensor(_call(fn, x.clone()), "layer_norm(x)")
+            if not _close(got, expected):
+                _diagnose(got, expected, _layer_norm_mistakes(x), f"x of shape {shape}", "layer_norm(x)")
+        return "Every token's vector now has mean 0 and variance 1, like nn.LayerNorm before its scale and shift."
+
+    return _run_check("07.2", layer_norm, body)
 
 
 # ---------------------------------------------------------------- for the grader

@@ -25,7 +25,6 @@ SOLUTIONS = {
     q, k = torch.randn(20000, d_k), torch.randn(20000, d_k)
     scores = (q * k).sum(-1)
     return scores.std().item(), (scores / math.sqrt(d_k)).std().item()""",
-    "02.1": "softmax_dim = -1",
     "04.1": """def attention_shapes(B, T, d_model, num_heads):
     d_k = d_model // num_heads
     return {"q": (B, T, d_model), "q_heads": (B, num_heads, T, d_k), "scores": (B, num_heads, T, T),
@@ -41,15 +40,26 @@ SOLUTIONS = {
     q, k, v = (mha.split_heads(x @ W, num_heads) for W in (W_q, W_k, W_v))
     z, _ = mha.scaled_dot_product_attention(q, k, v)
     return mha.merge_heads(z) @ W_o""",
-    "05.2": """def mha_param_count(d_model, num_heads):
+    "03.1": '''def run_heads(x, heads):
+    """Run every head and put their outputs side by side."""
+    return torch.cat([head(x)[0] for head in heads], dim=-1)''',
+    "03.2": """def mha_param_count(d_model, num_heads):
     return 4 * d_model * d_model + 4 * d_model""",
-    "07.1": '''def make_causal_mask(T):
+    "04.4": "softmax_dim = -1",
+    "05.2": '''def make_causal_mask(T):
     """A (T, T) boolean mask, True on and below the diagonal."""
     return torch.ones(T, T, dtype=torch.bool).tril()''',
-    "07.2": """def masked_attention(q, k, v, mask):
+    "05.3": """def masked_attention(q, k, v, mask):
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
     return weights @ v, weights""",
+    "07.1": '''def block_param_count(d_model):
+    """Parameters of one pre-norm Transformer block."""
+    return 12 * d_model**2 + 13 * d_model''',
+    "07.2": """def layer_norm(x, eps=1e-5):
+    mean = x.mean(dim=-1, keepdim=True)
+    var = x.var(dim=-1, keepdim=True, unbiased=False)
+    return (x - mean) / torch.sqrt(var + eps)""",
 }
 
 NB = "07"  # the notebook the grading tests imitate (small exercises, fast checks)
@@ -88,12 +98,12 @@ def test_every_exercise_has_a_reference_solution():
 
 
 def test_stub_keeps_the_signature_and_docstring():
-    stub = course.make_stub(SOLUTIONS["07.1"], "07")
-    assert stub.startswith("# Exercise 07.1")
+    stub = course.make_stub(SOLUTIONS["05.2"], "05")
+    assert stub.startswith("# Exercise 05.2")
     assert "def make_causal_mask(T):" in stub and '"""A (T, T) boolean mask' in stub
-    assert "raise NotImplementedError('Exercise 07.1: " in stub and "tril()" not in stub.split("raise")[0]
+    assert "raise NotImplementedError('Exercise 05.2: " in stub and "tril()" not in stub.split("raise")[0]
     assert "return" not in stub
-    assert course.make_stub("softmax_dim = -1", "02").splitlines()[1].startswith("softmax_dim = ...  # Exercise 02.1")
+    assert course.make_stub("softmax_dim = -1", "04").splitlines()[1].startswith("softmax_dim = ...  # Exercise 04.4")
     one_line = course.make_stub("import torch\ndef merge_heads(z): return z.flatten(-2)", "04")
     assert "import torch" in one_line and "def merge_heads(z):\n    raise NotImplementedError" in one_line
     compile(one_line, "stub", "exec")
@@ -172,7 +182,7 @@ def graded(tmp_path_factory):
     _write(folder, "07_reordered.ipynb", reordered)
     syntax = solution_notebook()
     first_solution = next(c for c in syntax.cells if "solution" in c.metadata.get("tags", []))
-    first_solution.source = first_solution.source.replace("(T):", "(T)")  # def make_causal_mask(T)  <- no colon
+    first_solution.source = first_solution.source.replace("):", ")", 1)  # def f(x)  <- no colon: a SyntaxError
     _write(folder, "07_syntax_error.ipynb", syntax)
     _write(folder, "07_infinite_loop.ipynb", solution_notebook(extra=[new_code_cell("while True:\n    pass")]))
     huge = new_code_cell("for i in range(200_000):\n    print('a line of output', i)")

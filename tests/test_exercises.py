@@ -86,6 +86,16 @@ def spread(d_k, divide=math.sqrt):
     return s.std().item(), (s / divide(d_k)).std().item()
 
 
+def run_heads(x, heads, how="cat"):
+    zs = [head(x)[0] for head in heads]
+    return {"cat": torch.cat(zs, -1), "stack": torch.stack(zs, 1), "sum": sum(zs)}[how]
+
+
+def layer_norm(x, eps=1e-5, dim=-1, unbiased=False):
+    mean, var = x.mean(dim, keepdim=True), x.var(dim, keepdim=True, unbiased=unbiased)
+    return (x - mean) / torch.sqrt(var + eps)
+
+
 def not_done(*args):
     raise NotImplementedError("Exercise: write your code here")
 
@@ -153,6 +163,19 @@ CASES = [
         "wrong",
         "additive",
     ),
+    (ex.check_run_heads, run_heads, "passed", "side by side"),
+    (ex.check_run_heads, lambda x, heads: run_heads(x, heads, "stack"), "wrong", "new axis"),
+    (ex.check_run_heads, lambda x, heads: run_heads(x, heads, "sum"), "wrong", "added the heads"),
+    (ex.check_run_heads, lambda x, heads: torch.cat([h(x)[1] for h in heads], -1), "wrong", "attention weights"),
+    (ex.check_run_heads, lambda x, heads: torch.cat([h(x) for h in heads], -1), "error", "z, weights = head(x)"),
+    (ex.check_block_param_count, lambda d: 12 * d * d + 13 * d, "passed", "feed-forward"),
+    (ex.check_block_param_count, lambda d: 12 * d * d + 9 * d, "wrong", "LayerNorms"),
+    (ex.check_block_param_count, lambda d: 6 * d * d + 10 * d, "wrong", "4 * d_model wide"),
+    (ex.check_block_param_count, lambda d: 12 * d * d + 4 * d, "wrong", "biases"),
+    (ex.check_layer_norm, layer_norm, "passed", "mean 0 and variance 1"),
+    (ex.check_layer_norm, lambda x: layer_norm(x, unbiased=True), "wrong", "n - 1"),
+    (ex.check_layer_norm, lambda x: layer_norm(x, dim=-2), "wrong", "over the tokens"),
+    (ex.check_layer_norm, lambda x: (x - x.mean(-1)) / x.std(-1), "error", "keepdim=True"),
     (ex.check_masked_attention, masked_attention, "passed", "zero weight"),
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, fill=0.0), "wrong", "not -inf"),
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, invert=True), "wrong", "inverted"),
@@ -246,12 +269,13 @@ def test_results_file_for_the_grader(tmp_path, monkeypatch, capsys):
     path = tmp_path / "results.jsonl"
     monkeypatch.setenv(ex.RESULTS_ENV, str(path))
     ex.check_causal_mask(lambda T: torch.ones(T, T, dtype=torch.bool).tril())
-    ex._final_check({"masked_attention": masked_attention}, "07")
+    ex._final_check({"masked_attention": masked_attention, "mha_forward": 3}, "05")
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["exercise"], r["status"], r["source"]) for r in records] == [
-        ("07.1", "passed", "cell"),
-        ("07.1", "missing", "final"),
-        ("07.2", "passed", "final"),
+        ("05.2", "passed", "cell"),
+        ("05.1", "wrong", "final"),
+        ("05.2", "missing", "final"),
+        ("05.3", "passed", "final"),
     ]
 
 
@@ -260,7 +284,7 @@ def test_registry_is_consistent():
     assert len(ids) == len(set(ids))
     for e in ex.EXERCISES.values():
         assert callable(getattr(ex, e.check)) and e.points >= 1 and e.name.isidentifier()
-    assert [e.id for e in ex.exercises_for(4)] == ["04.1", "04.2", "04.3"]
+    assert [e.id for e in ex.exercises_for(4)] == ["04.1", "04.2", "04.3", "04.4"]
 
 
 def test_exercises_import_no_screen_packages():
