@@ -106,6 +106,7 @@ def train(
     device="cpu",
     callback=None,
     init=None,
+    identical_heads: bool = False,
 ) -> TrainResult:
     """Train a fresh TinyAttentionModel on all of ``task`` (full batch, Adam), seeded and reproducible.
 
@@ -115,6 +116,10 @@ def train(
 
     callback(step, loss) is called after every step (e.g. to move a progress bar).
     init(model) is called once on the freshly initialised model before training (e.g. ``copy_head_to_all``).
+    identical_heads=True starts every head as a copy of head 0 and, after every step, averages the heads
+    again. In exact arithmetic identical heads get identical gradients and stay identical anyway; the
+    averaging only removes the rounding differences (about 1e-8) that a computer adds, which would
+    otherwise grow and act as a tiny random start of their own.
     Returns a TrainResult whose model is back on the CPU, in eval mode.
     """
     _check_task(task)
@@ -129,6 +134,8 @@ def train(
     model = TinyAttentionModel(task.vocab_size, d_model, num_heads, task.seq_len, num_classes=task.num_classes)
     if init is not None:
         init(model)
+    if identical_heads:
+        copy_head_to_all(model)
     model.to(device)
     ids, targets = task.ids.to(device), task.targets.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -143,6 +150,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if identical_heads:
+                _average_heads(model.attn)
             losses.append(loss.item())
             accuracies.append(_accuracy(logits.detach(), targets))
             if callback is not None:
@@ -201,6 +210,19 @@ def head_role_scores(model, task: Task) -> torch.Tensor:
         on_key = weights[b, :, q, keys[b, q]]  # (#queries, h)
         scores.append(on_key.mean(0))
     return torch.stack(scores, dim=1)  # (h, roles)
+
+
+@torch.no_grad()
+def _average_heads(attn) -> None:
+    """Replace every head's W_Q, W_K, W_V, biases and W_O columns by the mean over heads."""
+    h, d_k, d_model = attn.num_heads, attn.d_k, attn.d_model
+    w = attn.qkv.weight.view(3, h, d_k, d_model)
+    w.copy_(w.mean(dim=1, keepdim=True).expand_as(w))
+    if attn.qkv.bias is not None:
+        b = attn.qkv.bias.view(3, h, d_k)
+        b.copy_(b.mean(dim=1, keepdim=True).expand_as(b))
+    w_o = attn.out_proj.weight.view(d_model, h, d_k)
+    w_o.copy_(w_o.mean(dim=1, keepdim=True).expand_as(w_o))
 
 
 @torch.no_grad()
