@@ -99,10 +99,10 @@ def _accuracy(logits, targets) -> float:
 def train(
     task: Task,
     num_heads: int,
-    d_model: int = 32,
-    steps: int = 300,
+    d_model: int = 16,
+    steps: int = 150,
     seed: int = 0,
-    lr: float = 0.03,
+    lr: float = 0.02,
     device="cpu",
     callback=None,
     init=None,
