@@ -51,8 +51,8 @@ def _exercise_by_name(name: str, notebook: str | None) -> Exercise | None:
 def make_stub(source: str, notebook: str | None = None) -> str:
     """The student's version of a solution cell: signatures and docstrings kept, bodies replaced.
 
-    A function keeps its ``def`` line(s) and docstring and raises NotImplementedError with a hint; a value
-    (``name = ...``) becomes ``name = ...``; imports stay; any other statement is dropped.
+    A function keeps its ``def`` line(s) and docstring and raises NotImplementedError with a hint; the exercise's
+    answer (``name = <value>``) becomes ``name = ...``; imports stay; any other statement is dropped.
     """
     try:
         tree = ast.parse(source)
@@ -84,12 +84,11 @@ def make_stub(source: str, notebook: str | None = None) -> str:
             parts.append("\n".join(header) + f"\n{indent}raise NotImplementedError({message!r})")
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    ex = _exercise_by_name(target.id, notebook)
+            for target in targets:  # the answer becomes `...`; the solution's other variables go
+                ex = _exercise_by_name(target.id, notebook) if isinstance(target, ast.Name) else None
+                if ex is not None and f"{target.id} = ..." not in "\n".join(parts):
                     first = first or ex
-                    comment = f"  # Exercise {ex.id}: {ex.hint}" if ex else "  # your answer"
-                    parts.append(f"{target.id} = ...{comment}")
+                    parts.append(f"{target.id} = ...  # Exercise {ex.id}: {ex.hint}")
     intro = f"# Exercise {first.id}: " if first else "# Exercise: "
     if any("NotImplementedError" in part for part in parts):
         intro += "replace `raise NotImplementedError(...)` with your code, then run the check below."

@@ -68,6 +68,10 @@ __all__ = [
     "check_run_heads",
     "check_block_param_count",
     "check_layer_norm",
+    "check_role_score",
+    "check_accuracy_by_heads",
+    "check_experts_seed_5",
+    "check_accuracy_without",
 ]
 
 TIME_LIMIT = 10.0  # seconds one check may spend in the learner's code
@@ -118,6 +122,21 @@ EXERCISES: dict[str, Exercise] = {
             "check_score_spread",
             "draw many random q and k, compute their dot products, return their std before and after dividing by "
             "sqrt(d_k)",
+        ),
+        Exercise(
+            "02.1",
+            "How much does each head look at the right place?",
+            "role_score",
+            "check_role_score",
+            "keep the (example, query) pairs where keys >= 0, read weights[b, :, q, keys[b, q]], average them",
+            points=2,
+        ),
+        Exercise(
+            "02.2",
+            "An experiment: more heads",
+            "accuracy_by_heads",
+            "check_accuracy_by_heads",
+            "train with num_heads = 1, 2, 4 and 8 as above and put train.evaluate(result, test) in a dict",
         ),
         Exercise(
             "03.1",
@@ -184,6 +203,20 @@ EXERCISES: dict[str, Exercise] = {
             "check_masked_attention",
             "fill the scores where the mask is False with float('-inf') before the softmax",
             points=2,
+        ),
+        Exercise(
+            "06.1",
+            "An experiment: another seed, other experts",
+            "experts_seed_5",
+            "check_experts_seed_5",
+            "train with seed=5, compute train.head_role_scores, and find the best head (1 to 4) for each role",
+        ),
+        Exercise(
+            "06.2",
+            "An experiment: switch off one head",
+            "accuracy_without",
+            "check_accuracy_without",
+            "for each head i, evaluate the seed-2 model with a head_mask that is 0 for head i and 1 elsewhere",
         ),
         Exercise(
             "07.1",
@@ -1268,6 +1301,162 @@ def check_layer_norm(layer_norm) -> CheckResult:
         return "Every token's vector now has mean 0 and variance 1, like nn.LayerNorm before its scale and shift."
 
     return _run_check("07.2", layer_norm, body)
+
+
+# ---------------------------------------------------------------- 02 and 06: trained models
+
+
+def _role_mistakes(weights, keys):
+    b, q = (keys >= 0).nonzero(as_tuple=True)
+    every_b, every_q = torch.meshgrid(torch.arange(keys.shape[0]), torch.arange(keys.shape[1]), indexing="ij")
+    every_b, every_q = every_b.flatten(), every_q.flatten()
+    on_key = weights[b, :, q, keys[b, q]]  # (pairs, h)
+    return [
+        (
+            "you read row `key`, column `query`: in weights (n, h, T, T) axis 2 is the query that looks and axis 3 "
+            "the key it looks at, so read weights[b, :, q, key]",
+            lambda: weights[b, :, keys[b, q], q].mean(0),
+        ),
+        (
+            "the queries where the role does not apply (keys == -1) were counted too: keep only keys >= 0",
+            lambda: weights[every_b, :, every_q, keys[every_b, every_q]].mean(0),
+        ),
+        (
+            "you divided by every position, not by the number of queries where the role applies",
+            lambda: on_key.sum(0) / keys.numel(),
+        ),
+        ("one score per head: average over the examples and queries, not over the heads", lambda: on_key.mean()),
+        ("one score per head: average over the examples and queries too", lambda: on_key),
+    ]
+
+
+def check_role_score(role_score) -> CheckResult:
+    """Exercise 02.1: role_score(weights, keys) -> (h,) the mean weight each head puts on the role's key.
+
+    weights: (n, h, T, T) attention weights; keys: (n, T) long, the key position the role links each query to,
+    -1 where the role does not apply. The same as one column of mha.train.head_role_scores.
+    """
+
+    def body(fn):
+        g = _gen(201)
+        for n, h, T in [(6, 2, 5), (4, 3, 7), (9, 1, 4)]:
+            weights = torch.softmax(_randn(g, n, h, T, T) * 2, dim=-1)
+            keys = torch.randint(-1, T, (n, T), generator=g)
+            keys[0, 0] = 1  # the role applies at least once
+            b, q = (keys >= 0).nonzero(as_tuple=True)
+            expected = weights[b, :, q, keys[b, q]].mean(0)  # (h,)
+            got = _to_tensor(_call(fn, weights.clone(), keys.clone()), "role_score(weights, keys)")
+            if not _close(got, expected):
+                where = f"weights of shape {(n, h, T, T)}"
+                _diagnose(got, expected, _role_mistakes(weights, keys), where, "role_score(weights, keys)")
+        return "One number per head: how much of its attention lands where the role says."
+
+    return _run_check("02.1", role_score, body)
+
+
+def _check_number_dict(answer, expected: dict, known: list, what: str, tol: float = 0.015) -> None:
+    """Compare a learner's {key: number} with ``expected``; ``known`` holds (wrong dict, message) pairs."""
+    if not isinstance(answer, dict):
+        raise _Verdict(
+            "wrong",
+            f"{what} should be a dict like {{{', '.join(f'{k}: ...' for k in expected)}}}, got "
+            f"{type(answer).__name__}.",
+        )
+    try:
+        got = {int(k): float(v) for k, v in answer.items()}
+    except (TypeError, ValueError):
+        raise _Verdict("wrong", f"{what} should map whole numbers to numbers.") from None
+
+    def same(a, b):
+        return set(a) == set(b) and all(abs(a[k] - b[k]) <= tol for k in b)
+
+    if same(got, expected):
+        return
+    for wrong, message in known:
+        if same(got, wrong):
+            raise _Verdict("wrong", message)
+    if set(got) != set(expected):
+        raise _Verdict("wrong", f"{what} should have the keys {sorted(expected)}, got {sorted(got)}.")
+    off = [k for k in expected if abs(got[k] - expected[k]) > tol]
+    raise _Verdict(
+        "wrong",
+        f"the value for {off[0]} does not match a run with the settings of the task (and the "
+        f"others {'do' if len(off) == 1 else 'may not either'}): check the seed, steps and lr, and that "
+        f"you evaluate on `test`.",
+    )
+
+
+# Results of mha.train.train on CPU (identical on every machine): see the exercises' tasks in notebooks 2 and 6.
+_ACCURACY_BY_HEADS = {1: 0.532, 2: 0.9527, 4: 0.9523, 8: 0.9625}  # on test, d_model=16, seed 0, 150 steps
+_TRAIN_ACCURACY_BY_HEADS = {1: 0.6258, 2: 1.0, 4: 1.0, 8: 1.0}
+_ACCURACY_WITHOUT = {1: 0.8008, 2: 0.4277, 3: 0.7148, 4: 0.3711}  # seed-2 model of notebook 6, one head removed
+_ACCURACY_ONLY = {1: 0.0684, 2: 0.2012, 3: 0.166, 4: 0.1191}  # ... with only that head kept
+_EXPERTS_SEED_5 = {"reference": 2, "verb": 4}
+
+
+def check_accuracy_by_heads(accuracy_by_heads) -> CheckResult:
+    """Exercise 02.2: {num_heads: accuracy on the new sequences} for 1, 2, 4 and 8 heads (d_model = 16, seed 0)."""
+
+    def body(answer):
+        known = [
+            (
+                _TRAIN_ACCURACY_BY_HEADS,
+                "these are the accuracies on the training sequences: measure on the new "
+                "ones, train.evaluate(result, test)",
+            ),
+        ]
+        _check_number_dict(answer, _ACCURACY_BY_HEADS, known, "accuracy_by_heads")
+        return "Two heads are what this task needs; more heads (narrower ones) add little."
+
+    return _run_check("02.2", accuracy_by_heads, body, value=True)
+
+
+def check_experts_seed_5(experts_seed_5) -> CheckResult:
+    """Exercise 06.1: {"reference": head, "verb": head}, heads numbered 1 to 4, for the model trained with seed 5."""
+
+    def body(answer):
+        if not isinstance(answer, dict) or set(answer) != set(_EXPERTS_SEED_5):
+            raise _Verdict("wrong", 'answer with a dict {"reference": head, "verb": head}, heads numbered 1 to 4.')
+        try:
+            got = {k: int(v) for k, v in answer.items()}
+        except (TypeError, ValueError):
+            raise _Verdict("wrong", "each head should be a whole number from 1 to 4.") from None
+        if got == _EXPERTS_SEED_5:
+            return "With seed 5 the resolver is head 2 and the verb went to head 4: other seed, other experts."
+        if got == {k: v - 1 for k, v in _EXPERTS_SEED_5.items()}:
+            raise _Verdict(
+                "wrong",
+                "these look like positions counted from 0: number the heads from 1 to 4, "
+                "as the notebook does (argmax + 1).",
+            )
+        if got == {"reference": _EXPERTS_SEED_5["verb"], "verb": _EXPERTS_SEED_5["reference"]}:
+            raise _Verdict("wrong", "the two roles are swapped: column 0 of the scores is 'reference', 1 is 'verb'.")
+        raise _Verdict(
+            "wrong",
+            "not the heads of a seed-5 run: train with seed=5 (num_heads=4, d_model=16, "
+            "steps=150, lr=0.02), then take the argmax of each column of train.head_role_scores.",
+        )
+
+    return _run_check("06.1", experts_seed_5, body, value=True)
+
+
+def check_accuracy_without(accuracy_without) -> CheckResult:
+    """Exercise 06.2: {head: accuracy on the new sentences with that head switched off}, for the seed-2 model."""
+
+    def body(answer):
+        shifted = {k - 1: v for k, v in _ACCURACY_WITHOUT.items()}
+        known = [
+            (
+                _ACCURACY_ONLY,
+                "these are the accuracies with ONLY that head kept: the head_mask must be 0 for the "
+                "head you remove and 1 for the others",
+            ),
+            (shifted, "number the heads from 1 to 4, as the notebook does (head_mask[i - 1] = 0 removes head i)"),
+        ]
+        _check_number_dict(answer, _ACCURACY_WITHOUT, known, "accuracy_without")
+        return "Without the verb head (4) or the resolver (2) the model falls far; heads 1 and 3 matter less."
+
+    return _run_check("06.2", accuracy_without, body, value=True)
 
 
 # ---------------------------------------------------------------- for the grader

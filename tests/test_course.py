@@ -40,6 +40,12 @@ SOLUTIONS = {
     q, k, v = (mha.split_heads(x @ W, num_heads) for W in (W_q, W_k, W_v))
     z, _ = mha.scaled_dot_product_attention(q, k, v)
     return mha.merge_heads(z) @ W_o""",
+    "02.1": """def role_score(weights, keys):
+    b, q = (keys >= 0).nonzero(as_tuple=True)
+    return weights[b, :, q, keys[b, q]].mean(0)""",
+    "02.2": "accuracy_by_heads = {1: 0.53, 2: 0.95, 4: 0.95, 8: 0.96}",
+    "06.1": 'experts_seed_5 = {"reference": 2, "verb": 4}',
+    "06.2": "accuracy_without = {1: 0.80, 2: 0.43, 3: 0.71, 4: 0.37}",
     "03.1": '''def run_heads(x, heads):
     """Run every head and put their outputs side by side."""
     return torch.cat([head(x)[0] for head in heads], dim=-1)''',
@@ -107,6 +113,10 @@ def test_stub_keeps_the_signature_and_docstring():
     one_line = course.make_stub("import torch\ndef merge_heads(z): return z.flatten(-2)", "04")
     assert "import torch" in one_line and "def merge_heads(z):\n    raise NotImplementedError" in one_line
     compile(one_line, "stub", "exec")
+    experiment = 'other = train(5)\nexperts_seed_5 = {"reference": 1}\nexperts_seed_5["verb"] = 2\nprint(other)'
+    assert course.make_stub(experiment, "06").splitlines()[1:] == [
+        "experts_seed_5 = ...  # Exercise 06.1: " + EXERCISES["06.1"].hint
+    ]
 
 
 def test_student_command(tmp_path, capsys):

@@ -96,11 +96,21 @@ def layer_norm(x, eps=1e-5, dim=-1, unbiased=False):
     return (x - mean) / torch.sqrt(var + eps)
 
 
+def role_score(weights, keys):
+    b, q = (keys >= 0).nonzero(as_tuple=True)
+    return weights[b, :, q, keys[b, q]].mean(0)
+
+
 def not_done(*args):
     raise NotImplementedError("Exercise: write your code here")
 
 
-VALUE_CHECKS = {"check_softmax_axis"}  # the learner sets a value, not a function
+VALUE_CHECKS = {
+    "check_softmax_axis",
+    "check_accuracy_by_heads",
+    "check_experts_seed_5",
+    "check_accuracy_without",
+}  # the learner sets a value, not a function
 
 # (check, answer, status, a phrase the feedback must contain)
 CASES = [
@@ -176,6 +186,20 @@ CASES = [
     (ex.check_layer_norm, lambda x: layer_norm(x, unbiased=True), "wrong", "n - 1"),
     (ex.check_layer_norm, lambda x: layer_norm(x, dim=-2), "wrong", "over the tokens"),
     (ex.check_layer_norm, lambda x: (x - x.mean(-1)) / x.std(-1), "error", "keepdim=True"),
+    (ex.check_role_score, role_score, "passed", "One number per head"),
+    (ex.check_role_score, lambda w, k: role_score(w.transpose(-1, -2), k), "wrong", "axis 2 is the query"),
+    (ex.check_role_score, lambda w, k: role_score(w, k.clamp(min=-1)).mean(), "wrong", "one score per head"),
+    (ex.check_role_score, lambda w, k: w[:, :, 0, 0].mean(0), "wrong", "different values"),
+    (ex.check_accuracy_by_heads, {1: 0.53, 2: 0.95, 4: 0.95, 8: 0.96}, "passed", "Two heads"),
+    (ex.check_accuracy_by_heads, {1: 0.63, 2: 1.0, 4: 1.0, 8: 1.0}, "wrong", "training sequences"),
+    (ex.check_accuracy_by_heads, {1: 0.53, 2: 0.95}, "wrong", "keys"),
+    (ex.check_accuracy_by_heads, [0.53, 0.95], "wrong", "dict"),
+    (ex.check_experts_seed_5, {"reference": 2, "verb": 4}, "passed", "other experts"),
+    (ex.check_experts_seed_5, {"reference": 1, "verb": 3}, "wrong", "from 0"),
+    (ex.check_experts_seed_5, {"reference": 4, "verb": 2}, "wrong", "swapped"),
+    (ex.check_accuracy_without, {1: 0.80, 2: 0.43, 3: 0.71, 4: 0.37}, "passed", "resolver"),
+    (ex.check_accuracy_without, {1: 0.07, 2: 0.20, 3: 0.17, 4: 0.12}, "wrong", "ONLY that head"),
+    (ex.check_accuracy_without, {0: 0.80, 1: 0.43, 2: 0.71, 3: 0.37}, "wrong", "from 1 to 4"),
     (ex.check_masked_attention, masked_attention, "passed", "zero weight"),
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, fill=0.0), "wrong", "not -inf"),
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, invert=True), "wrong", "inverted"),
