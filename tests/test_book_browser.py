@@ -410,6 +410,8 @@ def test_page_in_browser(open_page, server, rel, record_property):
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
+    # Let every figure finish fitting its column (plotly's responsive resize) before the picture is taken.
+    page.evaluate(f"() => window.Plotly && Promise.all({FIGURES_JS}.map(gd => Plotly.Plots.resize(gd)))")
     page.screenshot(path=str(SCREENSHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")), full_page=True)
 
     problems += log.problems
