@@ -43,7 +43,7 @@ SOLUTIONS = {
     "02.1": """def role_score(weights, keys):
     b, q = (keys >= 0).nonzero(as_tuple=True)
     return weights[b, :, q, keys[b, q]].mean(0)""",
-    "02.2": "accuracy_by_heads = {1: 0.53, 2: 0.95, 4: 0.95, 8: 0.96}",
+    "02.2": "accuracy_by_heads = {1: 0.53, 2: 0.95, 4: 0.95}",
     "06.1": 'experts_seed_5 = {"reference": 2, "verb": 4}',
     "06.2": "accuracy_without = {1: 0.80, 2: 0.43, 3: 0.71, 4: 0.37}",
     "03.1": '''def run_heads(x, heads):
