@@ -617,7 +617,8 @@ def _training_parts(
         + [[{}] * h + [None] * (cols - h)],
         vertical_spacing=0.22,
         horizontal_spacing=0.07,
-        subplot_titles=["training loss", "accuracy with some heads switched off"] + [f"head {i + 1}" for i in range(h)],
+        subplot_titles=["training loss", "accuracy on new sentences, heads switched off"]
+        + [f"head {i + 1}" for i in range(h)],
     )
     loss_ax, acc_ax = axes[0][0], axes[0][left]
     names = ["all heads on"] + list(ablation or {})
