@@ -280,6 +280,11 @@ def test_notebook_number_from_name_or_metadata():
     assert course._notebook_number(Path("alice.ipynb")) is None
 
 
+def test_instructors_page_lists_every_exercise():
+    page = (course.NOTEBOOKS.parent / "book" / "instructors.md").read_text()
+    assert all(f"| {e.id} |" in page for e in EXERCISES.values())
+
+
 def test_list_command(capsys):
     assert course.main(["list"]) == 0
     out = capsys.readouterr().out
