@@ -215,7 +215,17 @@ def _run_notebook(nb, number: str | None, workdir: Path, timeout: float, cell_ti
     code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
     # two cells of ours, run outside the learner's time limits: the course's imports (slow on a busy machine),
     # and, after the learner's cells, every check on the names they defined
-    warm_up = nbformat.v4.new_code_cell("import mha.exercises")
+    text = "\n".join(str(c.get("source", "")) for _, c in code_cells)
+    modules = ["mha.exercises"] + [
+        f"mha.{name}"
+        for name in ("viz", "widgets", "train")
+        if name in text or (name == "viz" and "setup_notebook" in text)
+    ]
+    warm_up = nbformat.v4.new_code_cell(
+        "import importlib\n"
+        f"for _module in {modules!r}:\n"
+        "    try:\n        importlib.import_module(_module)\n    except Exception:\n        pass"
+    )
     final = nbformat.v4.new_code_cell(f"import mha.exercises\nmha.exercises._final_check(globals(), {number!r})")
     nb.cells += [warm_up, final]
     quiet_log = logging.getLogger("mha.course.nbclient")

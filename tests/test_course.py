@@ -194,12 +194,15 @@ def graded(tmp_path_factory):
     first_solution = next(c for c in syntax.cells if "solution" in c.metadata.get("tags", []))
     first_solution.source = first_solution.source.replace("):", ")", 1)  # def f(x)  <- no colon: a SyntaxError
     _write(folder, "07_syntax_error.ipynb", syntax)
-    _write(folder, "07_infinite_loop.ipynb", solution_notebook(extra=[new_code_cell("while True:\n    pass")]))
+    loop = new_code_cell("import time\n\nwhile True:  # never ends, and spares the CPU\n    time.sleep(0.01)")
+    _write(folder, "07_infinite_loop.ipynb", solution_notebook(extra=[loop]))
     huge = new_code_cell("for i in range(200_000):\n    print('a line of output', i)")
     _write(folder, "07_huge_output.ipynb", solution_notebook(extra=[huge]))
     _write(folder, "07_not_json.ipynb", '{"cells": [ this is not json')
+    real = nbformat.read(course.NOTEBOOKS / "07_whats_next.ipynb", as_version=4)  # the lightest course notebook
+    _write(folder, "07_course_student.ipynb", course.student_version(real, "07"))
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
-    argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "4", "--timeout", "120", "--jobs", "3"]
+    argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "6", "--timeout", "120", "--jobs", "3"]
     assert course.main(argv) == 0
     report = json.loads((out / "grades.json").read_text())
     by_name = {Path(s["file"]).name: s for s in report["submissions"]}
@@ -219,6 +222,12 @@ def test_grade_student_version_gets_zero(graded):
     sub = graded["by_name"]["07_student.ipynb"]
     assert sub["points"] == 0 and {s for _, s in _status(sub).values()} == {"not done"}
     assert not any("raised" in n for n in sub["notes"])  # the student version runs without errors
+
+
+def test_grade_real_student_notebook_runs_and_scores_zero(graded):
+    sub = graded["by_name"]["07_course_student.ipynb"]
+    assert sub["points"] == 0 and sub["max_points"] > 0 and sub["notes"] == []  # no cell raised
+    assert {e["status"] for e in sub["exercises"]} == {"not done"}
 
 
 def test_grade_missing_cells_count_zero(graded):
