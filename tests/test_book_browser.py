@@ -140,6 +140,9 @@ def open_page(context, server):
         page.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/])"), block)
         log.attach(page)
         page.goto(base + rel, wait_until="load")
+        if re.search(r'http-equiv="refresh"', (BOOK / rel).read_text(encoding="utf-8"), re.I):  # index.html
+            page.wait_for_url(lambda url: not url.endswith(rel))
+            page.wait_for_load_state("load")
         _wait_until_rendered(page)
         return page, log
 
@@ -362,12 +365,12 @@ def _anchors(path: Path) -> frozenset[str]:
     return frozenset(re.findall(r"""\b(?:id|name)=["']([^"']+)["']""", html))
 
 
-def _check_links(page, server: str, rel: str, problems: list[str]) -> int:
+def _check_links(page, server: str, problems: list[str]) -> int:
     """Every href into the book names a file that exists and, with a #fragment, an anchor in it."""
     hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
     checked = 0
     for href in set(hrefs):
-        url = urlparse(urljoin(server + rel, href))
+        url = urlparse(urljoin(page.url, href))  # page.url: where the page ended up (index.html redirects)
         if url.scheme not in ("http", "https") or url.netloc != urlparse(server).netloc:
             continue  # external links (repository, Colab, Binder) are checked by test_launch_buttons
         target = BOOK / unquote(url.path).lstrip("/")
@@ -405,7 +408,7 @@ def test_page_in_browser(open_page, server, rel, record_property):
         problems.append(f"{math['n'] - math['typeset']} of {math['n']} math elements are not typeset")
     problems += [f"TeX error: {e}" for e in math["errors"]]
 
-    n_links = _check_links(page, server, rel, problems)
+    n_links = _check_links(page, server, problems)
     n_toggles = _check_toggles(page, problems)
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
