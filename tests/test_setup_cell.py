@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 REPOSITORY_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
-# The ref that Colab installs `mha` from: `main` (the newest package, the same branch the launch buttons open).
-PINNED_REF = "main"
+# The ref that Colab installs `mha` from: the release tag of the package's version, so a notebook always gets the
+# package it was written for. The book workflow (.github/workflows/book.yml) creates the tag when a version first
+# reaches main. A version bump therefore means: pyproject.toml, mha/__init__.py, and this cell in every notebook.
+PINNED_REF = f"v{mha.__version__}"
 
 SETUP_CELL = f"""\
 # Setup: on Colab, install the course's `mha` package (Colab's torch, plotly and ipywidgets stay as they are).
@@ -65,7 +67,7 @@ def test_first_code_cell_is_the_canonical_setup_cell(path):
 
 
 def test_pinned_ref_and_version_agree():
-    """The package's version is stated once in pyproject.toml and once in mha/__init__.py; a tag ref names it."""
+    """The package's version is stated in pyproject.toml and mha/__init__.py; the setup cell's tag names it."""
     version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     assert mha.__version__ == version, f"mha.__version__ is {mha.__version__}, pyproject.toml says {version}"
-    assert PINNED_REF in ("main", f"v{version}"), f"the setup cell installs @{PINNED_REF}; expected main or v{version}"
+    assert PINNED_REF == f"v{version}", f"the setup cell installs @{PINNED_REF}; expected v{version}"
