@@ -239,6 +239,14 @@ def _wait_for_change(page, fig_id: str, before: str) -> bool:
         return False
 
 
+def _click_slider_step(rail, ticks, step: int):
+    """Click the slider's rail right above the tick of ``step``, as a reader would."""
+    rail.scroll_into_view_if_needed()
+    rail_box, tick_box = rail.bounding_box(), ticks.nth(step).bounding_box()
+    x = tick_box["x"] + tick_box["width"] / 2 - rail_box["x"]
+    rail.click(position={"x": x, "y": rail_box["height"] / 2})
+
+
 def _check_sliders(page, fig_id: str, n_sliders: int, problems: list[str]):
     """Click every step of every slider (starting next to the active one): each must change the figure."""
     for s in range(n_sliders):
@@ -261,15 +269,13 @@ def _check_sliders(page, fig_id: str, n_sliders: int, problems: list[str]):
             if opts["methods"][step] == "skip":
                 continue
             before = _figure_state(page, fig_id)
-            rail.scroll_into_view_if_needed()
-            rail_box, tick_box = rail.bounding_box(), ticks.nth(step).bounding_box()
-            x = tick_box["x"] + tick_box["width"] / 2 - rail_box["x"]
-            rail.click(position={"x": x, "y": rail_box["height"] / 2})
+            _click_slider_step(rail, ticks, step)
             active = page.eval_on_selector(f"#{fig_id}", f"gd => gd._fullLayout.sliders[{s}].active")
             if active != step:
                 problems.append(f"figure {fig_id}: clicking slider {s} at step {step} selected step {active}")
             elif not _wait_for_change(page, fig_id, before):
                 problems.append(f"figure {fig_id}: slider {s} step {step} ({opts['labels'][step]!r}) changes nothing")
+        _click_slider_step(rail, ticks, opts["active"])  # back to the step a reader first sees, for the screenshot
 
 
 def _check_menus(page, fig_id: str, n_menus: int, problems: list[str]):
