@@ -419,8 +419,13 @@ def test_page_in_browser(open_page, server, rel, record_property):
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
-    # Let every figure finish fitting its column (plotly's responsive resize) before the picture is taken.
-    page.evaluate(f"() => window.Plotly && Promise.all({FIGURES_JS}.map(gd => Plotly.Plots.resize(gd)))")
+    # A full-page capture resizes the window, and plotly's responsive figures would redraw during it (caught
+    # half-drawn): let them settle, then detach their resize handlers (only the height changes) and take the picture.
+    page.evaluate(
+        f"""() => window.Plotly && Promise.all({FIGURES_JS}.map(gd => Plotly.Plots.resize(gd))).then(() =>
+            {FIGURES_JS}.forEach(gd => gd._responsiveChartHandler &&
+                window.removeEventListener('resize', gd._responsiveChartHandler)))"""
+    )
     page.screenshot(path=str(SCREENSHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")), full_page=True)
 
     problems += log.problems
