@@ -199,7 +199,11 @@ class _Explorer:
 
     def _repr_mimebundle_(self, **kwargs):
         """Display as the widget, with a short text form (what nbval compares) that depends only on the settings."""
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if hasattr(self.widget, "_repr_mimebundle_"):  # ipywidgets 8
+            bundle = self.widget._repr_mimebundle_(**kwargs)
+        else:  # ipywidgets 7 (still Colab's): the same view, built by hand
+            view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
+            bundle = {"application/vnd.jupyter.widget-view+json": view}
         bundle["text/plain"] = repr(self)
         return bundle
 
