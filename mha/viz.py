@@ -154,8 +154,8 @@ def head_heatmaps(
         coloraxis=dict(colorscale="Blues", cmin=0, cmax=zmax, colorbar=dict(title="weight")),
         margin=dict(l=80, r=20, t=80, b=40),
     )
-    fig.update_xaxes(tickangle=-45, tickfont=dict(size=9))
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=9))
+    fig.update_xaxes(tickangle=-45, tickfont=dict(size=9), dtick=1)  # every token labelled
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=9), dtick=1)
     fig.update_yaxes(title="query (looking)", col=1)
     fig.update_xaxes(title="key (looked at)", row=rows)
     return fig
