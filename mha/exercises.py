@@ -316,6 +316,17 @@ class _Verdict(Exception):
         self.status, self.feedback = status, feedback
 
 
+def _wrong_count(got_value, known, where: str, hint: str):
+    """End a counting check that got a wrong number: name the known mistake that gives it, else give the hint.
+
+    known: a list of (value, message) pairs, one per typical mistake.
+    """
+    for value, message in known:
+        if got_value == value:
+            raise _Verdict("wrong", f"{message} ({where}).")
+    raise _Verdict("wrong", f"got {got_value:g} ({where}). {hint}")
+
+
 def _run_limited(func, seconds: float):
     """func() with a time limit: a SIGALRM timer in the main thread, else a watcher thread."""
     if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
@@ -1023,14 +1034,12 @@ def check_param_count(answer) -> CheckResult:
                     "together have d_model x d_model of each",
                 ),
             ]
-            where = f"d_model={d_model}, num_heads={h}: expected {expected}"
-            for value, message in known:
-                if got_value == value:
-                    raise _Verdict("wrong", f"{message} ({where}).")
-            raise _Verdict(
-                "wrong",
-                f"got {got_value:g} ({where}). Count the weights and biases of the four "
-                f"linear layers; mha.count_parameters(module) tells you the truth.",
+            _wrong_count(
+                got_value,
+                known,
+                where=f"d_model={d_model}, num_heads={h}: expected {expected}",
+                hint="Count the weights and biases of the four linear layers; "
+                "mha.count_parameters(module) tells you the truth.",
             )
         return "4 * d_model**2 + 4 * d_model, whatever the number of heads."
 
@@ -1238,14 +1247,12 @@ def check_block_param_count(block_param_count) -> CheckResult:
                 (11 * d * d + 12 * d, "you forgot W_O, the attention's output projection"),
                 (12 * d * d + 10 * d, "the second FFN layer has d_model biases, not 4 * d_model"),
             ]
-            where = f"d_model={d}: expected {expected}"
-            for value, message in known:
-                if got_value == value:
-                    raise _Verdict("wrong", f"{message} ({where}).")
-            raise _Verdict(
-                "wrong",
-                f"got {got_value:g} ({where}). Add up the attention, both LayerNorms and both "
-                f"FFN layers; mha.count_parameters(PreviewBlock(d_model, 4)) tells you the truth.",
+            _wrong_count(
+                got_value,
+                known,
+                where=f"d_model={d}: expected {expected}",
+                hint="Add up the attention, both LayerNorms and both FFN layers; "
+                "mha.count_parameters(PreviewBlock(d_model, 4)) tells you the truth.",
             )
         return "12 d_model^2 + 13 d_model: two thirds of a block's weights sit in its feed-forward network."
 
