@@ -26,6 +26,9 @@ __all__ = [
     "get_device",
     "count_parameters",
     "valid_head_counts",
+    "check_positive_int",
+    "check_divisible",
+    "attention_flops",
     "softmax_np",
     "self_attention_np",
 ]
@@ -34,11 +37,20 @@ __all__ = [
 # ---------------------------------------------------------------- checks
 
 
-def _check_positive_int(name: str, value) -> None:
+def check_positive_int(name: str, value, low: int = 1, high: int | None = None) -> int:
+    """Return ``value`` if it is an int in [low, high]; otherwise raise an error naming ``name`` and the range.
+
+    The one validator every module of the package uses for sizes, counts, steps and seeds.
+    """
+    kind = "a positive int" if low == 1 and high is None else ("an int" if low != 1 else "a positive int")
+    wanted = f"{kind} >= {low}" if low != 1 and high is None else kind
+    if high is not None:
+        wanted = f"an int from {low} to {high}"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value}")
+        raise TypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {wanted}, got {value}")
+    return value
 
 
 def _check_tensor(name: str, x, min_dim: int) -> None:
@@ -50,11 +62,12 @@ def _check_tensor(name: str, x, min_dim: int) -> None:
 
 def valid_head_counts(d_model: int) -> list[int]:
     """The head counts that divide ``d_model`` evenly, smallest first."""
-    _check_positive_int("d_model", d_model)
+    check_positive_int("d_model", d_model)
     return [h for h in range(1, d_model + 1) if d_model % h == 0]
 
 
-def _check_divisible(d_model: int, num_heads: int) -> None:
+def check_divisible(d_model: int, num_heads: int) -> None:
+    """Raise a ValueError listing the head counts and widths that would work unless num_heads divides d_model."""
     if d_model % num_heads == 0:
         return
     heads = ", ".join(str(h) for h in valid_head_counts(d_model))
@@ -126,8 +139,8 @@ def split_heads(x, num_heads: int):
     Head i gets features i*d_k ... (i+1)*d_k - 1 of every token. Leading dimensions before T are kept.
     """
     _check_tensor("x", x, 2)
-    _check_positive_int("num_heads", num_heads)
-    _check_divisible(x.shape[-1], num_heads)
+    check_positive_int("num_heads", num_heads)
+    check_divisible(x.shape[-1], num_heads)
     x = x.unflatten(-1, (num_heads, x.shape[-1] // num_heads))  # (B, T, h, d_k)
     return x.transpose(-3, -2)  # (B, h, T, d_k)
 
@@ -141,7 +154,7 @@ def merge_heads(x):
 
 def causal_mask(T: int, device=None):
     """Boolean (T, T) mask, True on and below the diagonal: token t may attend to tokens 0..t."""
-    _check_positive_int("T", T)
+    check_positive_int("T", T)
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
@@ -153,8 +166,8 @@ class SelfAttention(nn.Module):
 
     def __init__(self, d_model: int, d_k: int, bias: bool = False):
         super().__init__()
-        _check_positive_int("d_model", d_model)
-        _check_positive_int("d_k", d_k)
+        check_positive_int("d_model", d_model)
+        check_positive_int("d_k", d_k)
         self.d_model, self.d_k = d_model, d_k
         self.W_q = nn.Linear(d_model, d_k, bias=bias)
         self.W_k = nn.Linear(d_model, d_k, bias=bias)
@@ -190,9 +203,9 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()
-        _check_positive_int("d_model", d_model)
-        _check_positive_int("num_heads", num_heads)
-        _check_divisible(d_model, num_heads)
+        check_positive_int("d_model", d_model)
+        check_positive_int("num_heads", num_heads)
+        check_divisible(d_model, num_heads)
         self.d_model, self.num_heads, self.d_k = d_model, num_heads, d_model // num_heads
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)  # [W_Q; W_K; W_V] of every head
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
@@ -292,6 +305,28 @@ def _fused_attention(q, k, v, mask):
 
 
 # ---------------------------------------------------------------- small helpers
+
+
+def attention_flops(B: int, T: int, d_model: int, num_heads: int) -> dict[str, int]:
+    """Floating-point operations of one forward pass of multi-head self-attention (a multiply-add counts 2).
+
+    Q, K, V projections: three (B*T, d_model) @ (d_model, d_model) products -> 6 B T d_model^2.
+    scores Q K^T and weights x V: per head (T, d_k) @ (d_k, T) and (T, T) @ (T, d_k), over h heads with
+    h * d_k = d_model -> 2 B T^2 d_model each. Output projection W_O: 2 B T d_model^2.
+    The number of heads changes none of these counts, only how the work is cut.
+    """
+    for name, value in (("B", B), ("T", T), ("d_model", d_model), ("num_heads", num_heads)):
+        check_positive_int(name, value)
+    check_divisible(d_model, num_heads)
+    by_step = {
+        "Q, K, V projections": 6 * B * T * d_model**2,
+        "scores Q K^T": 2 * B * T**2 * d_model,
+        "weights x V": 2 * B * T**2 * d_model,
+        "output projection W_O": 2 * B * T * d_model**2,
+    }
+    projections = by_step["Q, K, V projections"] + by_step["output projection W_O"]
+    attention = by_step["scores Q K^T"] + by_step["weights x V"]
+    return {"projections": projections, "attention": attention, "total": projections + attention, "by_step": by_step}
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from mha.attention import MultiHeadAttention, SelfAttention, split_heads
+from mha.attention import MultiHeadAttention, SelfAttention, attention_flops, split_heads
 
 __all__ = [
     "VARIANTS",
@@ -41,18 +41,6 @@ VARIANTS = {
     "sdpa": "F.scaled_dot_product_attention only",
 }
 REFERENCE = "torch"  # the ratios divide by this variant's time
-
-
-def attention_flops(B: int, T: int, d_model: int, num_heads: int) -> dict[str, int]:
-    """Floating-point operations of one forward pass of multi-head self-attention (a multiply-add counts 2).
-
-    projections: Q, K, V and W_O, four (B*T, d_model) @ (d_model, d_model) products -> 8 B T d_model^2.
-    attention: scores Q K^T and the weighted sum of V, per head (T, d_k) @ (d_k, T) and (T, T) @ (T, d_k),
-    over h heads with h * d_k = d_model -> 4 B T^2 d_model. The number of heads does not change either count.
-    """
-    projections = 8 * B * T * d_model**2
-    attention = 4 * B * T**2 * d_model
-    return {"projections": projections, "attention": attention, "total": projections + attention}
 
 
 def _loop_of_heads(m: MultiHeadAttention):

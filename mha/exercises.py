@@ -219,14 +219,14 @@ EXERCISES: dict[str, Exercise] = {
             "for each head i, evaluate the seed-2 model with a head_mask that is 0 for head i and 1 elsewhere",
         ),
         Exercise(
-            "07.1",
+            "08.1",
             "Count the parameters of a block",
             "block_param_count",
             "check_block_param_count",
             "add up attention (4 linear layers), two LayerNorms (scale and shift) and the FFN (two linear layers)",
         ),
         Exercise(
-            "07.2",
+            "08.2",
             "Layer normalisation by hand",
             "layer_norm",
             "check_layer_norm",
@@ -1207,7 +1207,7 @@ def check_run_heads(run_heads) -> CheckResult:
 
 
 def _block_parameters(d_model: int) -> int:
-    """The parameters of notebook 7's PreviewBlock: LayerNorm, MultiHeadAttention, LayerNorm, FFN d -> 4d -> d."""
+    """The parameters of notebook 8's PreviewBlock: LayerNorm, MultiHeadAttention, LayerNorm, FFN d -> 4d -> d."""
     if d_model > 64:  # the formula, checked against real modules for the small widths below
         return 12 * d_model**2 + 13 * d_model
     parts = [
@@ -1221,7 +1221,7 @@ def _block_parameters(d_model: int) -> int:
 
 
 def check_block_param_count(block_param_count) -> CheckResult:
-    """Exercise 07.1: block_param_count(d_model) -> the parameters of one PreviewBlock of notebook 7
+    """Exercise 08.1: block_param_count(d_model) -> the parameters of one PreviewBlock of notebook 8
     (pre-norm: LayerNorm, MultiHeadAttention with biases, LayerNorm, FFN d_model -> 4 d_model -> d_model)."""
 
     def body(fn):
@@ -1256,7 +1256,7 @@ def check_block_param_count(block_param_count) -> CheckResult:
             )
         return "12 d_model^2 + 13 d_model: two thirds of a block's weights sit in its feed-forward network."
 
-    return _run_check("07.1", block_param_count, body)
+    return _run_check("08.1", block_param_count, body)
 
 
 def _layer_norm_mistakes(x):
@@ -1292,7 +1292,7 @@ def _layer_norm_mistakes(x):
 
 
 def check_layer_norm(layer_norm) -> CheckResult:
-    """Exercise 07.2: layer_norm(x, eps=1e-5) -> each vector of x (last axis) rescaled to mean 0 and variance 1.
+    """Exercise 08.2: layer_norm(x, eps=1e-5) -> each vector of x (last axis) rescaled to mean 0 and variance 1.
 
     The same as torch.nn.functional.layer_norm(x, (d_model,), eps=eps) (no learned scale and shift).
     """
@@ -1307,7 +1307,7 @@ def check_layer_norm(layer_norm) -> CheckResult:
                 _diagnose(got, expected, _layer_norm_mistakes(x), f"x of shape {shape}", "layer_norm(x)")
         return "Every token's vector now has mean 0 and variance 1, like nn.LayerNorm before its scale and shift."
 
-    return _run_check("07.2", layer_norm, body)
+    return _run_check("08.2", layer_norm, body)
 
 
 # ---------------------------------------------------------------- 02 and 06: trained models

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mha.attention import MultiHeadAttention, _check_divisible, _check_positive_int
+from mha.attention import MultiHeadAttention, check_divisible, check_positive_int
 from mha.data import IGNORE, Task
 
 __all__ = ["TinyAttentionModel", "TrainResult", "train", "evaluate", "head_role_scores", "copy_head_to_all"]
@@ -33,11 +33,11 @@ class TinyAttentionModel(nn.Module):
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, max_len: int, num_classes: int | None = None):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads)):
-            _check_positive_int(name, value)
-        _check_positive_int("max_len", max_len)
-        _check_divisible(d_model, num_heads)
+            check_positive_int(name, value)
+        check_positive_int("max_len", max_len)
+        check_divisible(d_model, num_heads)
         num_classes = vocab_size if num_classes is None else num_classes
-        _check_positive_int("num_classes", num_classes)
+        check_positive_int("num_classes", num_classes)
         self.vocab_size, self.d_model, self.num_heads, self.max_len = vocab_size, d_model, num_heads, max_len
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.pos_emb = nn.Embedding(max_len, d_model)
@@ -123,9 +123,9 @@ def train(
     Returns a TrainResult whose model is back on the CPU, in eval mode.
     """
     _check_task(task)
-    _check_positive_int("num_heads", num_heads)
-    _check_positive_int("d_model", d_model)
-    _check_positive_int("steps", steps)
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("d_model", d_model)
+    check_positive_int("steps", steps)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if callback is not None and not callable(callback):

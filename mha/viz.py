@@ -394,11 +394,11 @@ def mha_sizes(d_model: int, num_heads: int, seq_len: int) -> dict:
     2 T d_model^2. The number of heads changes none of these, only how the work is cut.
     Raises ValueError when d_model is not divisible by num_heads.
     """
-    from mha.attention import _check_divisible, _check_positive_int
+    from mha.attention import check_divisible, check_positive_int
 
     for name, value in (("d_model", d_model), ("num_heads", num_heads), ("seq_len", seq_len)):
-        _check_positive_int(name, value)
-    _check_divisible(d_model, num_heads)
+        check_positive_int(name, value)
+    check_divisible(d_model, num_heads)
     T, d = seq_len, d_model
     flops = {
         "Q, K, V projections": 6 * T * d * d,
