@@ -39,6 +39,7 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mha tests notebooks benchmarks _ext
 	$(VENV)/bin/ruff format --check mha tests benchmarks _ext
+	$(VENV)/bin/lint-imports --no-cache   # the package's layers, from pyproject.toml
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py
