@@ -4,12 +4,14 @@ The math lives in ``mha.attention`` and is re-exported here; figures live in ``m
 """
 
 from mha.attention import (
+    HeadPanel,
     MultiHeadAttention,
     SelfAttention,
     causal_mask,
     count_parameters,
     get_device,
     merge_heads,
+    padding_mask,
     scaled_dot_product_attention,
     self_attention_np,
     softmax_np,
@@ -20,12 +22,14 @@ from mha.attention import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "HeadPanel",
     "MultiHeadAttention",
     "SelfAttention",
     "causal_mask",
     "count_parameters",
     "get_device",
     "merge_heads",
+    "padding_mask",
     "scaled_dot_product_attention",
     "self_attention_np",
     "setup_notebook",

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from mha.attention import MultiHeadAttention, SelfAttention, attention_flops, split_heads
+from mha.attention import HeadPanel, MultiHeadAttention, attention_flops, split_heads
 
 __all__ = [
     "VARIANTS",
@@ -34,27 +34,13 @@ __all__ = [
 
 # name -> what it is; the order of the table
 VARIANTS = {
-    "loop": "h x mha.SelfAttention + W_O",
+    "loop": "mha.HeadPanel: h x mha.SelfAttention + W_O",
     "mha": "mha.MultiHeadAttention(need_weights=True)",
     "mha_fused": "mha.MultiHeadAttention(need_weights=False)",
     "torch": "torch.nn.MultiheadAttention(need_weights=False)",
     "sdpa": "F.scaled_dot_product_attention only",
 }
 REFERENCE = "torch"  # the ratios divide by this variant's time
-
-
-def _loop_of_heads(m: MultiHeadAttention):
-    """The h SelfAttention heads and the W_O that compute the same function as ``m`` one head at a time."""
-    d_model, d_k, bias = m.d_model, m.d_k, m.qkv.bias is not None
-    heads = nn.ModuleList(SelfAttention(d_model, d_k, bias=bias) for _ in range(m.num_heads))
-    with torch.no_grad():
-        for i, head in enumerate(heads):
-            for part, layer in enumerate((head.W_q, head.W_k, head.W_v)):
-                rows = slice(part * d_model + i * d_k, part * d_model + (i + 1) * d_k)  # head i's rows
-                layer.weight.copy_(m.qkv.weight[rows])
-                if bias:
-                    layer.bias.copy_(m.qkv.bias[rows])
-    return heads.to(m.qkv.weight.device, m.qkv.weight.dtype), m.out_proj
 
 
 def build_variants(B: int, T: int, d_model: int, num_heads: int, device="cpu", dtype=torch.float32, seed: int = 0):
@@ -69,25 +55,21 @@ def build_variants(B: int, T: int, d_model: int, num_heads: int, device="cpu", d
     torch.manual_seed(seed)
     ref = nn.MultiheadAttention(d_model, num_heads, batch_first=True).to(device, dtype)
     ours = MultiHeadAttention.from_torch(ref)
-    heads, w_o = _loop_of_heads(ours)
+    panel = HeadPanel.from_multihead(ours)  # the same weights, as h separate heads and W_O
     with torch.no_grad():
         q, k, v = (split_heads(t, num_heads).contiguous() for t in ours.qkv(x).split(d_model, dim=-1))
     x.requires_grad_(True)
     for t in (q, k, v):
         t.requires_grad_(True)
 
-    def loop():
-        z = torch.cat([head(x)[0] for head in heads], dim=-1)  # (B, T, h * d_k): the heads side by side
-        return w_o(z)
-
     fns = {
-        "loop": loop,
+        "loop": lambda: panel(x)[0],
         "mha": lambda: ours(x)[0],
         "mha_fused": lambda: ours(x, need_weights=False)[0],
         "torch": lambda: ref(x, x, x, need_weights=False)[0],
         "sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
     }
-    tensors = [x, q, k, v, *ref.parameters(), *ours.parameters(), *heads.parameters()]
+    tensors = [x, q, k, v, *ref.parameters(), *ours.parameters(), *panel.parameters()]
     return fns, tensors
 
 

@@ -233,11 +233,13 @@ def test_gradcheck_multihead_float64():
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10), (torch.bfloat16, 3e-2)])
 @pytest.mark.parametrize("device", DEVICES)
 def test_dtypes(dtype, tol, device):
+    """Each dtype against an independent reference: torch.nn.MultiheadAttention in float64 with the same weights."""
     torch.manual_seed(0)
-    m = mha.MultiHeadAttention(16, 4).to(device).double()
+    ref = nn.MultiheadAttention(16, 4, batch_first=True).to(device).double()
     x = torch.randn(2, 5, 16, dtype=torch.float64).to(device)
-    expected = m(x)[0]
-    m = m.to(dtype)
+    with torch.no_grad():
+        expected = ref(x, x, x, need_weights=False)[0]
+    m = mha.MultiHeadAttention.from_torch(ref).to(dtype)
     out, weights = m(x.to(dtype))
     assert out.dtype == dtype and weights.dtype == dtype
     close(out.double(), expected, atol=tol * 10, rtol=tol * 10)
