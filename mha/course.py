@@ -9,8 +9,8 @@ function's signature and docstring and raises ``NotImplementedError`` with a hin
 
 The grader runs every submission in a fresh kernel (a copy, in a temporary folder; the file itself is never
 changed) with a time limit per cell and per notebook, then calls every check of that notebook on the names the
-learner defined, so a missing or moved check cell does not matter. The checks (``mha.exercises``) report to a
-results file named by ``$MHA_EXERCISE_RESULTS``.
+learner defined (``mha.exercises.final_check``), so a missing or moved check cell does not matter. The checks
+report to a results file named by ``$MHA_EXERCISE_RESULTS``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from mha.exercises import EXERCISES, RESULTS_ENV, TIME_LIMIT, Exercise, exercise
 
 SOLUTION_TAG = "solution"
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-_GATE = re.compile(r"^\s*(```+|:::+)\s*\{solution-(start|end)\}")
+_GATE = re.compile(r"^\s*(```+|:::+)\s*\{solution-(start|end)\}[ \t]*(\S*)")  # and the label: ex-04-2
+_LABEL = re.compile(r"ex-(\d\d)-(\d+)")
 
 
 # ---------------------------------------------------------------- the student version
@@ -97,7 +98,27 @@ def make_stub(source: str, notebook: str | None = None) -> str:
     return intro + "\n" + "\n\n\n".join(parts)
 
 
-def _notebook_number(path: Path, nb=None) -> str | None:
+def reference_solutions(nb) -> dict[str, str]:
+    """The reference solution of every exercise in notebook ``nb``: {exercise id: the source of its solution}.
+
+    A solution is a code cell tagged ``solution`` between the two markdown cells that fold it away in the book
+    (sphinx-exercise's gates): one that opens with "```{solution-start} ex-04-2", one with "```{solution-end}".
+    The start gate's label names the exercise (ex-04-2 is 04.2). The code cells of one solution are joined by a
+    blank line. A tagged cell outside gates, or under a gate without such a label, is skipped.
+    """
+    solutions: dict[str, list[str]] = {}
+    current = None
+    for cell in nb.cells:
+        gate = _GATE.match(cell.source) if cell.cell_type == "markdown" else None
+        if gate:
+            label = _LABEL.fullmatch(gate.group(3)) if gate.group(2) == "start" else None
+            current = f"{label.group(1)}.{label.group(2)}" if label else None
+        elif current and cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", []):
+            solutions.setdefault(current, []).append(cell.source)
+    return {exercise_id: "\n\n".join(sources) for exercise_id, sources in solutions.items()}
+
+
+def notebook_number(path: Path, nb=None) -> str | None:
     """The course notebook a file is a version of: from its metadata, else from its name (04_..., hw04, ...)."""
     if nb is not None:
         number = nb.get("metadata", {}).get("mha_course", {}).get("notebook")
@@ -143,7 +164,7 @@ def write_student_versions(out_dir: Path, source: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        student = student_version(nb, _notebook_number(path, nb))
+        student = student_version(nb, notebook_number(path, nb))
         target = out_dir / path.name
         nbformat.write(student, target)
         written.append(target)
@@ -226,7 +247,7 @@ def _run_notebook(nb, number: str | None, workdir: Path, timeout: float, cell_ti
         f"for _module in {modules!r}:\n"
         "    try:\n        importlib.import_module(_module)\n    except Exception:\n        pass"
     )
-    final = nbformat.v4.new_code_cell(f"import mha.exercises\nmha.exercises._final_check(globals(), {number!r})")
+    final = nbformat.v4.new_code_cell(f"import mha.exercises\nmha.exercises.final_check(globals(), {number!r})")
     nb.cells += [warm_up, final]
     quiet_log = logging.getLogger("mha.course.nbclient")
     quiet_log.setLevel(logging.CRITICAL)  # timeouts and interrupts are reported in the notes instead
@@ -313,7 +334,7 @@ def grade_file(path: Path, timeout: float = 300, cell_timeout: float = 60) -> Su
     except Exception as e:  # not JSON, not UTF-8, not a notebook
         reason = f"not a valid notebook ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
         nb = None
-    number = _notebook_number(path, nb)
+    number = notebook_number(path, nb)
     sub = Submission(str(path), number)
     records: list[dict] = []
     if reason:

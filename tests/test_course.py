@@ -1,72 +1,33 @@
 """The instructor commands: the student version and the grader, on small synthetic notebooks."""
 
+import ast
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+import mha
 from mha import course
 from mha.exercises import EXERCISES, exercises_for
 
-# A reference solution for every exercise: the cell a solution notebook holds.
-SOLUTIONS = {
-    "01.1": '''def softmax_rows(scores):
-    """Softmax over the last axis."""
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)''',
-    "01.2": '''def attention(q, k, v):
-    """softmax(q k^T / sqrt(d_k)) v."""
-    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
-    return weights @ v, weights''',
-    "01.3": """def score_spread(d_k):
-    q, k = torch.randn(20000, d_k), torch.randn(20000, d_k)
-    scores = (q * k).sum(-1)
-    return scores.std().item(), (scores / math.sqrt(d_k)).std().item()""",
-    "04.1": """def attention_shapes(B, T, d_model, num_heads):
-    d_k = d_model // num_heads
-    return {"q": (B, T, d_model), "q_heads": (B, num_heads, T, d_k), "scores": (B, num_heads, T, T),
-            "z_heads": (B, num_heads, T, d_k), "concat": (B, T, d_model), "out": (B, T, d_model)}""",
-    "04.2": '''def split_heads(x, num_heads):
-    """(B, T, d_model) -> (B, num_heads, T, d_k)."""
-    B, T, d_model = x.shape
-    return x.reshape(B, T, num_heads, d_model // num_heads).transpose(1, 2)''',
-    "04.3": """def merge_heads(z):
-    B, h, T, d_k = z.shape
-    return z.transpose(1, 2).reshape(B, T, h * d_k)""",
-    "05.1": """def mha_forward(x, W_q, W_k, W_v, W_o, num_heads):
-    q, k, v = (mha.split_heads(x @ W, num_heads) for W in (W_q, W_k, W_v))
-    z, _ = mha.scaled_dot_product_attention(q, k, v)
-    return mha.merge_heads(z) @ W_o""",
-    "02.1": """def role_score(weights, keys):
-    b, q = (keys >= 0).nonzero(as_tuple=True)
-    return weights[b, :, q, keys[b, q]].mean(0)""",
-    "02.2": "accuracy_by_heads = {1: 0.53, 2: 0.95, 4: 0.95}",
-    "06.1": 'experts_seed_5 = {"reference": 2, "verb": 4}',
-    "06.2": "accuracy_without = {1: 0.80, 2: 0.43, 3: 0.71, 4: 0.37}",
-    "03.1": '''def run_heads(x, heads):
-    """Run every head and put their outputs side by side."""
-    return torch.cat([head(x)[0] for head in heads], dim=-1)''',
-    "03.2": """def mha_param_count(d_model, num_heads):
-    return 4 * d_model * d_model + 4 * d_model""",
-    "04.4": "softmax_dim = -1",
-    "05.2": '''def make_causal_mask(T):
-    """A (T, T) boolean mask, True on and below the diagonal."""
-    return torch.ones(T, T, dtype=torch.bool).tril()''',
-    "05.3": """def masked_attention(q, k, v, mask):
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-    return weights @ v, weights""",
-    "08.1": '''def block_param_count(d_model):
-    """Parameters of one pre-norm Transformer block."""
-    return 12 * d_model**2 + 13 * d_model''',
-    "08.2": """def layer_norm(x, eps=1e-5):
-    mean = x.mean(dim=-1, keepdim=True)
-    var = x.var(dim=-1, keepdim=True, unbiased=False)
-    return (x - mean) / torch.sqrt(var + eps)""",
-}
+
+def _course_solutions() -> dict[str, str]:
+    """Every exercise's reference solution, read from the course's notebooks (the single source of truth)."""
+    solutions = {}
+    for path in sorted(course.NOTEBOOKS.glob("*.ipynb")):
+        found = course.reference_solutions(nbformat.read(path, as_version=4))
+        assert not set(found) & set(solutions), path.name
+        solutions.update(found)
+    return solutions
+
+
+SOLUTIONS = _course_solutions()
 
 NB = "08"  # the notebook the grading tests imitate (small exercises, fast checks)
 
@@ -75,7 +36,7 @@ def exercise_cells(exercise_id, solution=None):
     ex = EXERCISES[exercise_id]
     task = new_markdown_cell(f"**Exercise {ex.id}.** {ex.title}.")
     sol = new_code_cell(solution or SOLUTIONS[exercise_id], metadata={"tags": ["solution"]})
-    check = new_code_cell(f"mha.exercises.{ex.check}({ex.name});")
+    check = new_code_cell(f"mha.exercises.{ex.check.__name__}({ex.name});")
     return [task, sol, check]
 
 
@@ -97,17 +58,51 @@ def solution_notebook(number=NB, extra=()):
 
 
 def test_every_exercise_has_a_reference_solution():
-    assert set(SOLUTIONS) == set(EXERCISES)
+    assert list(SOLUTIONS) == list(EXERCISES)  # one in its notebook, in the course's order
+
+
+def test_reference_solutions_read_the_gates():
+    nb = notebook(
+        [
+            new_markdown_cell("```{solution-start} ex-04-2\n:class: dropdown\n```"),
+            new_code_cell("a = 1", metadata={"tags": ["solution"]}),
+            new_code_cell("b = 2", metadata={"tags": ["solution"]}),
+            new_markdown_cell("```{solution-end}\n```"),
+            new_code_cell("c = 3", metadata={"tags": ["solution"]}),  # outside the gates: not a reference
+            new_markdown_cell(":::{solution-start} ex-05-1\n:::"),
+            new_code_cell("print('not tagged')"),
+            new_code_cell("d = 4", metadata={"tags": ["solution", "hide-input"]}),
+            new_markdown_cell(":::{solution-end}\n:::"),
+        ]
+    )
+    assert course.reference_solutions(nb) == {"04.2": "a = 1\n\nb = 2", "05.1": "d = 4"}
+
+
+def _definitions(source: str) -> str:
+    """The imports and functions of a solution cell, without the lines that use the notebook's variables."""
+    tree = ast.parse(source)
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef)
+    return "\n".join(ast.get_source_segment(source, node) for node in tree.body if isinstance(node, keep))
+
+
+@pytest.mark.parametrize("exercise_id", [e.id for e in EXERCISES.values() if e.name in _definitions(SOLUTIONS[e.id])])
+def test_reference_solutions_pass_their_checks(exercise_id, capsys):
+    exercise = EXERCISES[exercise_id]
+    namespace = {"math": math, "np": np, "torch": torch, "mha": mha}
+    exec(_definitions(SOLUTIONS[exercise_id]), namespace)
+    assert exercise.check(namespace[exercise.name]).passed
 
 
 # ---------------------------------------------------------------- the student version
 
 
 def test_stub_keeps_the_signature_and_docstring():
-    stub = course.make_stub(SOLUTIONS["05.2"], "05")
+    solution = SOLUTIONS["05.2"]
+    stub = course.make_stub(solution, "05")
     assert stub.startswith("# Exercise 05.2")
-    assert "def make_causal_mask(T):" in stub and '"""A (T, T) boolean mask' in stub
-    assert "raise NotImplementedError('Exercise 05.2: " in stub and "tril()" not in stub.split("raise")[0]
+    docstring = ast.get_docstring(ast.parse(solution).body[0])
+    assert "def make_causal_mask(T):" in stub and f'"""{docstring}"""' in stub
+    assert "raise NotImplementedError('Exercise 05.2: " in stub and "torch.ones(T, T" not in stub  # the answer
     assert "return" not in stub
     assert course.make_stub("softmax_dim = -1", "04").splitlines()[1].startswith("softmax_dim = ...  # Exercise 04.4")
     one_line = course.make_stub("import torch\ndef merge_heads(z): return z.flatten(-2)", "04")
@@ -283,10 +278,10 @@ def test_grade_usage_errors(tmp_path, capsys):
 
 
 def test_notebook_number_from_name_or_metadata():
-    assert course._notebook_number(Path("04_heads_in_parallel.ipynb")) == "04"
-    assert course._notebook_number(Path("alice/hw-5.ipynb")) == "05"
-    assert course._notebook_number(Path("alice.ipynb"), {"metadata": {"mha_course": {"notebook": "07"}}}) == "07"
-    assert course._notebook_number(Path("alice.ipynb")) is None
+    assert course.notebook_number(Path("04_heads_in_parallel.ipynb")) == "04"
+    assert course.notebook_number(Path("alice/hw-5.ipynb")) == "05"
+    assert course.notebook_number(Path("alice.ipynb"), {"metadata": {"mha_course": {"notebook": "07"}}}) == "07"
+    assert course.notebook_number(Path("alice.ipynb")) is None
 
 
 def test_instructors_page_lists_every_exercise():

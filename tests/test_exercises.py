@@ -2,6 +2,8 @@
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,9 @@ import torch
 
 import mha
 from mha import exercises as ex
+from mha.exercises import engine
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 # ---------------------------------------------------------------- right answers, and the mistakes learners make
 
@@ -227,14 +232,13 @@ def test_package_functions_pass_their_own_checks(capsys):
     assert ex.check_param_count(lambda d, h: mha.count_parameters(mha.MultiHeadAttention(d, h))).passed
 
 
-@pytest.mark.parametrize("name", sorted({e.check for e in ex.EXERCISES.values()}))
-def test_every_check_says_not_done_for_a_stub(name, capsys):
-    exercise = next(e for e in ex.EXERCISES.values() if e.check == name)
-    result = getattr(ex, name)(...)  # a value still `...`
+@pytest.mark.parametrize("exercise", ex.EXERCISES.values(), ids=list(ex.EXERCISES))
+def test_every_check_says_not_done_for_a_stub(exercise, capsys):
+    result = exercise.check(...)  # a value still `...`
     assert (result.status, result.points) == ("not done", 0)
     assert "not done yet" in capsys.readouterr().out and exercise.id in result.line()
-    if name not in VALUE_CHECKS:  # a function still raising NotImplementedError
-        result = getattr(ex, name)(not_done)
+    if exercise.check.__name__ not in VALUE_CHECKS:  # a function still raising NotImplementedError
+        result = exercise.check(not_done)
         assert (result.status, result.points) == ("not done", 0)
         assert "not done yet" in capsys.readouterr().out
 
@@ -254,7 +258,7 @@ def test_exceptions_are_reported_not_raised(capsys):
 
 
 def test_hangs_are_stopped(monkeypatch, capsys):
-    monkeypatch.setattr(ex, "TIME_LIMIT", 0.5)
+    monkeypatch.setattr(engine, "TIME_LIMIT", 0.5)
 
     def forever(x, num_heads):
         while True:
@@ -275,7 +279,7 @@ def test_hangs_are_stopped(monkeypatch, capsys):
 def test_timeout_outside_the_main_thread(monkeypatch):
     import threading
 
-    monkeypatch.setattr(ex, "TIME_LIMIT", 0.5)
+    monkeypatch.setattr(engine, "TIME_LIMIT", 0.5)
     box, stop = {}, threading.Event()
 
     def forever(T):
@@ -293,7 +297,7 @@ def test_results_file_for_the_grader(tmp_path, monkeypatch, capsys):
     path = tmp_path / "results.jsonl"
     monkeypatch.setenv(ex.RESULTS_ENV, str(path))
     ex.check_causal_mask(lambda T: torch.ones(T, T, dtype=torch.bool).tril())
-    ex._final_check({"masked_attention": masked_attention, "mha_forward": 3}, "05")
+    ex.final_check({"masked_attention": masked_attention, "mha_forward": 3}, "05")
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["exercise"], r["status"], r["source"]) for r in records] == [
         ("05.2", "passed", "cell"),
@@ -304,11 +308,47 @@ def test_results_file_for_the_grader(tmp_path, monkeypatch, capsys):
 
 
 def test_registry_is_consistent():
-    ids = list(ex.EXERCISES)
-    assert len(ids) == len(set(ids))
     for e in ex.EXERCISES.values():
-        assert callable(getattr(ex, e.check)) and e.points >= 1 and e.name.isidentifier()
+        assert getattr(ex, e.check.__name__) is e.check  # the notebooks call mha.exercises.check_...
+        assert e.points >= 1 and e.name.isidentifier() and e.hint
     assert [e.id for e in ex.exercises_for(4)] == ["04.1", "04.2", "04.3", "04.4"]
+    assert list(ex.EXERCISES) == sorted(ex.EXERCISES)  # the course's order
+
+
+def test_register_refuses_a_taken_id_and_a_check_by_name():
+    taken = ex.EXERCISES["04.2"]
+    ex.register([taken])  # the same record again changes nothing
+    assert ex.EXERCISES["04.2"] is taken and len(ex.exercises_for(4)) == 4
+    with pytest.raises(ValueError, match="taken"):
+        ex.register([ex.Exercise("04.2", "Another", "other", ex.check_softmax, "a hint")])
+    with pytest.raises(ValueError, match="check function itself"):
+        ex.register([ex.Exercise("09.1", "By name", "other", "check_softmax", "a hint")])
+    with pytest.raises(ValueError, match="NN.k"):
+        ex.register([ex.Exercise("4.5", "A bad id", "other", ex.check_softmax, "a hint")])
+    assert "09.1" not in ex.EXERCISES and "4.5" not in ex.EXERCISES
+
+
+def test_every_check_lives_in_the_module_of_its_notebook():
+    modules = {m.__name__.split(".")[-1][2:4]: m for m in ex.NOTEBOOK_MODULES}
+    assert len(modules) == len(ex.NOTEBOOK_MODULES) and list(modules) == sorted(modules)
+    for e in ex.EXERCISES.values():
+        module = modules[e.notebook]
+        assert e.check.__module__ == module.__name__, f"{e.id}: {e.check.__name__} is in {e.check.__module__}"
+        assert e in module.EXERCISES
+    assert sum(len(m.EXERCISES) for m in ex.NOTEBOOK_MODULES) == len(ex.EXERCISES)
+
+
+def test_every_check_call_in_the_notebooks_is_a_registered_exercise():
+    import nbformat
+
+    call = re.compile(r"\bmha\.exercises\.(\w+)\((\w+)\)")
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert paths
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        calls = [m.groups() for c in nb.cells if c.cell_type == "code" for m in call.finditer(c.source)]
+        expected = [(e.check.__name__, e.name) for e in ex.exercises_for(path.name[:2])]
+        assert calls == expected, path.name  # each exercise checked once, in order, on the name it asks for
 
 
 def test_exercises_import_no_screen_packages():

@@ -1,0 +1,115 @@
+"""Notebook 2, one head is not enough: the checks of exercises 02.1 (how much each head looks at the right
+place) and 02.2 (an experiment with 1, 2 and 4 heads)."""
+
+from __future__ import annotations
+
+import torch
+
+from mha.exercises.engine import (
+    CheckResult,
+    Exercise,
+    call,
+    close,
+    compare_number_dict,
+    diagnose,
+    generator,
+    randn,
+    run_check,
+    to_tensor,
+)
+
+# ---------------------------------------------------------------- 02.1 how much does each head look at the right place?
+
+
+def _role_mistakes(weights, keys):
+    b, q = (keys >= 0).nonzero(as_tuple=True)
+    every_b, every_q = torch.meshgrid(torch.arange(keys.shape[0]), torch.arange(keys.shape[1]), indexing="ij")
+    every_b, every_q = every_b.flatten(), every_q.flatten()
+    on_key = weights[b, :, q, keys[b, q]]  # (pairs, h)
+    return [
+        (
+            "you read row `key`, column `query`: in weights (n, h, T, T) axis 2 is the query that looks and axis 3 "
+            "the key it looks at, so read weights[b, :, q, key]",
+            lambda: weights[b, :, keys[b, q], q].mean(0),
+        ),
+        (
+            "the queries where the role does not apply (keys == -1) were counted too: keep only keys >= 0",
+            lambda: weights[every_b, :, every_q, keys[every_b, every_q]].mean(0),
+        ),
+        (
+            "you divided by every position, not by the number of queries where the role applies",
+            lambda: on_key.sum(0) / keys.numel(),
+        ),
+        ("one score per head: average over the examples and queries, not over the heads", lambda: on_key.mean()),
+        ("one score per head: average over the examples and queries too", lambda: on_key),
+    ]
+
+
+def check_role_score(role_score) -> CheckResult:
+    """Exercise 02.1: role_score(weights, keys) -> (h,) the mean weight each head puts on the role's key.
+
+    weights: (n, h, T, T) attention weights; keys: (n, T) long, the key position the role links each query to,
+    -1 where the role does not apply. The same as one column of mha.train.head_role_scores.
+    """
+
+    def body(fn):
+        g = generator(201)
+        for n, h, T in [(6, 2, 5), (4, 3, 7), (9, 1, 4)]:
+            weights = torch.softmax(randn(g, n, h, T, T) * 2, dim=-1)
+            keys = torch.randint(-1, T, (n, T), generator=g)
+            keys[0, 0] = 1  # the role applies at least once
+            b, q = (keys >= 0).nonzero(as_tuple=True)
+            expected = weights[b, :, q, keys[b, q]].mean(0)  # (h,)
+            got = to_tensor(call(fn, weights.clone(), keys.clone()), "role_score(weights, keys)")
+            if not close(got, expected):
+                where = f"weights of shape {(n, h, T, T)}"
+                diagnose(got, expected, _role_mistakes(weights, keys), where, "role_score(weights, keys)")
+        return "One number per head: how much of its attention lands where the role says."
+
+    return run_check("02.1", role_score, body)
+
+
+# ---------------------------------------------------------------- 02.2 an experiment: more heads
+
+
+# Results of mha.train.train on CPU (identical on every machine): see the exercise's task in notebook 2.
+_ACCURACY_BY_HEADS = {1: 0.532, 2: 0.9527, 4: 0.9523}  # on test, d_model=16, seed 0, 150 steps
+_TRAIN_ACCURACY_BY_HEADS = {1: 0.6258, 2: 1.0, 4: 1.0}
+
+
+def check_accuracy_by_heads(accuracy_by_heads) -> CheckResult:
+    """Exercise 02.2: {num_heads: accuracy on the new sequences} for 1, 2 and 4 heads (d_model = 16, seed 0)."""
+
+    def body(answer):
+        known = [
+            (
+                _TRAIN_ACCURACY_BY_HEADS,
+                "these are the accuracies on the training sequences: measure on the new "
+                "ones, train.evaluate(result, test)",
+            ),
+        ]
+        compare_number_dict(answer, _ACCURACY_BY_HEADS, known, "accuracy_by_heads")
+        return "Two heads are what this task needs; four narrower heads add nothing."
+
+    return run_check("02.2", accuracy_by_heads, body, value=True)
+
+
+# ---------------------------------------------------------------- the exercises of notebook 2, in order
+
+EXERCISES = (
+    Exercise(
+        "02.1",
+        "How much does each head look at the right place?",
+        "role_score",
+        check_role_score,
+        "keep the (example, query) pairs where keys >= 0, read weights[b, :, q, keys[b, q]], average them",
+        points=2,
+    ),
+    Exercise(
+        "02.2",
+        "An experiment: more heads",
+        "accuracy_by_heads",
+        check_accuracy_by_heads,
+        "train with num_heads = 4 as above, and put train.evaluate(model, test) of the 1, 2 and 4 heads in a dict",
+    ),
+)
