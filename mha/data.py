@@ -1,9 +1,12 @@
-"""Generated toy tasks: small sentences and sequences whose answers need attention.
+"""Generated toy data: small sentences and sequences whose answers need attention, and made-up embeddings.
 
 Every task is a :class:`Task`: token ids (n, T), one target per position (``IGNORE`` where nothing is
 asked), the vocabularies, and for each *role* (a relation between two positions, such as "the word
 before" or "what 'it' refers to") the key position the query should look at. The roles let
 ``mha.train.head_role_scores`` say which head does which job.
+
+``word_vector``, ``sinusoidal_positions`` and ``random_heads_weights`` give any sentence made-up embeddings
+and the attention weights of freshly initialised heads (the head explorer's "random" weights).
 
 Everything is drawn from a seeded ``torch.Generator`` on the CPU, so the same seed gives the same task
 on every machine. This module imports neither plotly nor ipywidgets.
@@ -11,9 +14,12 @@ on every machine. This module imports neither plotly nor ipywidgets.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import torch
+
+from mha.attention import MultiHeadAttention, check_positive_int
 
 __all__ = [
     "SEED_SENTENCE",
@@ -28,10 +34,13 @@ __all__ = [
     "VERBS",
     "SUBJECT_ADJECTIVES",
     "OBJECT_ADJECTIVES",
+    "word_vector",
+    "sinusoidal_positions",
+    "random_heads_weights",
 ]
 
 SEED_SENTENCE = "The animal didn't cross the street because it was too tired"
-WIDE_SENTENCE = "The animal didn't cross the street because it was too wide"  # the seed's twin: "it" = the street
+WIDE_SENTENCE = "The animal didn't cross the street because it was too wide"  # its twin: "it" = the street
 IGNORE = -100  # target for positions where nothing is asked (the value torch's cross_entropy skips)
 
 ANIMALS = ["animal", "dog", "cat", "horse", "cow", "fox"]
@@ -117,7 +126,7 @@ def _check_n(n) -> None:
 
 
 def make_referent_task(n: int, seed: int = 0) -> Task:
-    """Sentences in the seed's pattern, "the <animal> didn't <verb> the <thing> because it was too <adj>".
+    """Sentences in the example sentence's pattern, "the <animal> didn't <verb> the <thing> because it was too <adj>".
 
     The <thing> is a place ("street", "river", ...) or, after "reach" and "follow", another animal.
     At the last word (the adjective) the model answers two questions at once, as a pair "noun, verb":
@@ -128,7 +137,7 @@ def make_referent_task(n: int, seed: int = 0) -> Task:
       animals, so the answer needs a look at the right one.
     - **verb**: what did it not do? The verb (position 3), a fixed grammatical link in the sentence.
 
-    The seed's sentence "... too tired" has the answer "animal, cross"; its twin "... too wide" has
+    The example sentence "... too tired" has the answer "animal, cross"; its twin "... too wide" has
     "street, cross". Returns a :class:`Task` with T = 11 and roles "reference" and "verb".
     """
     _check_n(n)
@@ -215,3 +224,58 @@ def make_two_relation_task(n: int, seed: int = 0, seq_len: int = 5, num_symbols:
         sentences=[" ".join(vocab[i] for i in row) for row in ids.tolist()],
         description="at every position: the pair (largest digit, smallest digit) of the sequence",
     )
+
+
+# ---------------------------------------------------------------- made-up embeddings and random heads
+
+
+def word_vector(word: str, d_model: int) -> torch.Tensor:
+    """A made-up embedding (d_model,) of ``word``: the same numbers for the same word (any case), on every machine.
+
+    The numbers are standard normal, drawn on the CPU from a generator seeded by the word's CRC-32.
+    """
+    if not isinstance(word, str):
+        raise TypeError(f"word must be a str, got {type(word).__name__}")
+    check_positive_int("d_model", d_model)
+    g = torch.Generator().manual_seed(zlib.crc32(word.lower().encode()))
+    return torch.randn(d_model, generator=g)
+
+
+def sinusoidal_positions(T: int, d_model: int) -> torch.Tensor:
+    """(T, d_model) sine and cosine position signals, so that repeated words still differ by where they stand.
+
+    Column 2j holds sin(t * f_j) and column 2j + 1 cos(t * f_j) for the token at position t, with frequencies
+    f_j = exp(-9.2 * 2j / d_model) from 1 down to about 1e-4; every value is in [-1, 1].
+    """
+    check_positive_int("T", T)
+    check_positive_int("d_model", d_model)
+    pos = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
+    freq = torch.exp(-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model * 9.2)  # (ceil(d/2),)
+    angles = pos * freq  # (T, ceil(d/2))
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[:, :d_model]  # (T, d_model)
+
+
+def random_heads_weights(tokens, d_model: int, num_heads: int, seed: int = 0, gain: float = 1.5) -> torch.Tensor:
+    """The attention weights (num_heads, T, T) of a randomly initialised MultiHeadAttention on made-up embeddings.
+
+    tokens: the T words of a sentence (T >= 1); each is embedded with ``word_vector`` plus
+    ``sinusoidal_positions``. W_Q, W_K, W_V are drawn with standard deviation gain / sqrt(d_model): PyTorch's
+    default, smaller initialisation gives almost uniform weights at this size, and the heads' differences
+    would not show. Everything is drawn from ``seed`` on the CPU; torch's global random state is left as it was.
+    Each row of weights sums to 1.
+    """
+    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens) or len(tokens) == 0:
+        raise ValueError(f"tokens must be a non-empty list of words, such as 'it was tired'.split(), got {tokens!r}")
+    check_positive_int("seed", seed, low=0)
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0:
+        raise ValueError(f"gain must be a positive number, got {gain!r}")
+    T = len(tokens)
+    with torch.random.fork_rng(devices=[]):  # the seed below must not change the caller's random numbers
+        torch.manual_seed(seed)
+        attn = MultiHeadAttention(d_model, num_heads)  # checks d_model, num_heads and that h divides d_model
+        with torch.no_grad():
+            attn.qkv.weight.normal_(0.0, gain / d_model**0.5)
+            attn.qkv.bias.zero_()
+            x = torch.stack([word_vector(t, d_model) for t in tokens]) + sinusoidal_positions(T, d_model)  # (T, d)
+            _, weights = attn(x[None])  # (1, h, T, T)
+    return weights[0]

@@ -106,3 +106,71 @@ def test_bad_arguments(kwargs, match):
 def test_referent_task_bad_n():
     with pytest.raises(ValueError, match="positive int"):
         data.make_referent_task(-1)
+
+
+# ---------------------------------------------------------------- made-up embeddings and random heads
+
+
+def test_word_vector_is_the_same_for_the_same_word_in_any_case():
+    v = data.word_vector("animal", 16)
+    assert v.shape == (16,) and v.dtype == torch.float32
+    assert torch.equal(v, data.word_vector("Animal", 16))
+    assert not torch.allclose(v, data.word_vector("street", 16))
+    with pytest.raises(TypeError, match="word must be a str"):
+        data.word_vector(3, 16)
+    with pytest.raises(ValueError, match="d_model must be a positive int"):
+        data.word_vector("animal", 0)
+
+
+@pytest.mark.parametrize("T, d_model", [(11, 32), (3, 5), (1, 1)])
+def test_sinusoidal_positions_shape_and_values(T, d_model):
+    p = data.sinusoidal_positions(T, d_model)
+    assert p.shape == (T, d_model) and p.abs().max() <= 1.0
+    assert torch.equal(p[0, 0::2], torch.zeros((d_model + 1) // 2))  # sin(0) = 0 ...
+    assert torch.equal(p[0, 1::2], torch.ones(d_model // 2))  # ... and cos(0) = 1 at position 0
+    if T > 1:
+        assert len({tuple(row.tolist()) for row in p}) == T  # every position differs
+
+
+def test_sinusoidal_positions_bad_input():
+    with pytest.raises(ValueError, match="T must be a positive int"):
+        data.sinusoidal_positions(0, 8)
+    with pytest.raises(TypeError, match="d_model must be a positive int"):
+        data.sinusoidal_positions(4, 8.0)
+
+
+def test_random_heads_weights_shape_rows_and_seed():
+    tokens = data.SEED_SENTENCE.split()
+    w = data.random_heads_weights(tokens, 32, 4, seed=0)
+    assert w.shape == (4, 11, 11)
+    torch.testing.assert_close(w.sum(-1), torch.ones(4, 11))
+    assert torch.equal(w, data.random_heads_weights(tokens, 32, 4, seed=0))  # deterministic
+    assert not torch.allclose(w, data.random_heads_weights(tokens, 32, 4, seed=1))
+    assert len({tuple(w[i].flatten().tolist()) for i in range(4)}) == 4  # four different heads
+    # the larger initialisation (gain) makes the weights far from uniform: some head puts > 0.5 on one key
+    assert w.max() > 0.5 and data.random_heads_weights(tokens, 32, 4, gain=0.1).max() < 0.2
+
+
+def test_random_heads_weights_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    data.random_heads_weights(["a", "b"], 8, 2, seed=7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"tokens": []}, ValueError, "non-empty list of words"),
+        ({"tokens": "the cat"}, ValueError, "non-empty list of words"),
+        ({"tokens": ["the", 3]}, ValueError, "non-empty list of words"),
+        ({"num_heads": 3}, ValueError, "not divisible by num_heads=3"),
+        ({"seed": -1}, ValueError, "seed must be an int >= 0"),
+        ({"gain": 0}, ValueError, "gain must be a positive number"),
+    ],
+)
+def test_random_heads_weights_bad_input(kwargs, error, words):
+    args = dict(tokens=["the", "cat"], d_model=8, num_heads=2) | kwargs
+    with pytest.raises(error, match=words):
+        data.random_heads_weights(**args)
