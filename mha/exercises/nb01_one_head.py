@@ -1,7 +1,7 @@
 """Notebook 1, one head: the checks of exercises 01.1 to 01.3 (a softmax, scaled dot-product attention, why
 divide by sqrt(d_k)).
 
-The diagnostics of attention itself (``attention_mistakes``, ``check_attention_pair``) are public: notebook 5's
+The diagnostics of attention itself (``attention_mistakes``, ``compare_attention_pair``) are public: notebook 5's
 masked attention (05.3) is the same recipe with a mask, and names the same mistakes.
 """
 
@@ -116,7 +116,7 @@ def attention_mistakes(q, k, v, mask=None):
     ]
 
 
-def check_attention_pair(result, q, k, v, mask, where, extra_variants=()):
+def compare_attention_pair(result, q, k, v, mask, where, extra_variants=()):
     """Compare an (out, weights) pair with the package's, diagnosing the weights first."""
     if isinstance(result, torch.Tensor) or not isinstance(result, (tuple, list)):
         raise Verdict("wrong", "return two things, the output and the weights: `return out, weights`.")
@@ -163,7 +163,7 @@ def check_scaled_attention(attention) -> CheckResult:
             where = f"q, k, v of shape {shape}"
             try:
                 result = call(fn, q.clone(), k.clone(), v.clone())
-                check_attention_pair(result, q, k, v, None, where)
+                compare_attention_pair(result, q, k, v, None, where)
             except Verdict as v:
                 if len(shape) > 2 and v.status == "error":
                     v.feedback += BATCHED_HINT

@@ -1,7 +1,7 @@
 """Notebook 5, concatenate and project: the checks of exercises 05.1 (a full multi-head forward pass), 05.2
 (a causal mask) and 05.3 (attention with a mask).
 
-05.3 compares with notebook 1's attention and names the same mistakes (``check_attention_pair``), plus the
+05.3 compares with notebook 1's attention and names the same mistakes (``compare_attention_pair``), plus the
 mistakes of masking.
 """
 
@@ -25,7 +25,7 @@ from mha.exercises.engine import (
     shape_of,
     to_tensor,
 )
-from mha.exercises.nb01_one_head import BATCHED_HINT, check_attention_pair
+from mha.exercises.nb01_one_head import BATCHED_HINT, compare_attention_pair
 
 # ---------------------------------------------------------------- 05.1 a full multi-head forward pass
 
@@ -243,7 +243,7 @@ def check_masked_attention(masked_attention) -> CheckResult:
             where = f"q, k, v of shape {shape} and {label} of shape {tuple(mask.shape)}"
             try:
                 result = call(fn, q.clone(), k.clone(), v.clone(), mask.clone())
-                check_attention_pair(result, q, k, v, mask, where, _mask_mistakes(q, k, mask))
+                compare_attention_pair(result, q, k, v, mask, where, _mask_mistakes(q, k, mask))
             except Verdict as v:
                 if len(shape) > 2 and v.status == "error":
                     v.feedback += BATCHED_HINT
