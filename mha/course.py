@@ -8,9 +8,13 @@ A solution is a code cell tagged ``solution``. The student version replaces it b
 function's signature and docstring and raises ``NotImplementedError`` with a hint (a value becomes ``...``).
 
 The grader runs every submission in a fresh kernel (a copy, in a temporary folder; the file itself is never
-changed) with a time limit per cell and per notebook, then calls every check of that notebook on the names the
-learner defined (``mha.exercises.final_check``), so a missing or moved check cell does not matter. The checks
-report to a results file named by ``$MHA_EXERCISE_RESULTS``.
+changed) with a time limit per cell and per notebook and limits on the kernel's memory, CPU time and files. The
+kernel is the learner's: nothing it reports is believed. After the learner's cells, the grader asks it only for
+values (what each exercise's name holds; the learner's function run on inputs drawn from a secret salt of this
+grading run) and runs every check in its own process on those values (``mha.grading``), so a missing or moved
+check cell does not matter, and neither does a cell that replaces functions of ``mha``, ``torch`` or
+``mha.exercises``. What the grader cannot prevent (an answer that calls the package's own function, a cell that
+changes a module) is reported in the notes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import json
 import logging
 import os
 import re
+import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -225,19 +231,60 @@ def _client_class():
     return _GradingClient
 
 
-def _run_notebook(nb, number: str | None, workdir: Path, timeout: float, cell_timeout: float):
-    """Execute nb in a fresh kernel; return (the checks' result records, notes about what went wrong)."""
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use: seconds per notebook and per cell (wall clock), and for its kernel process
+    (set by the grader with prlimit before any cell runs, hard limits the kernel cannot raise unless it is root):
+    memory (``RLIMIT_DATA``, MB), CPU time (``RLIMIT_CPU``, s) and the size of any file it writes (MB)."""
+
+    timeout: float = 300
+    cell_timeout: float = 60
+    memory_mb: int = 4096
+    cpu_seconds: int = 900
+    file_mb: int = 256
+
+
+def _limit_kernel(pid: int, limits: Limits) -> None:
+    import resource
+
+    for which, value in (
+        (resource.RLIMIT_DATA, limits.memory_mb << 20),
+        (resource.RLIMIT_CPU, int(limits.cpu_seconds)),
+        (resource.RLIMIT_FSIZE, limits.file_mb << 20),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.prlimit(pid, which, (value, value))
+
+
+def _death(client, limits: Limits) -> str:
+    """Why the kernel died, from its exit status."""
+    process = getattr(getattr(client.km, "provisioner", None), "process", None)
+    code = process.poll() if process is not None else None
+    if code == -signal.SIGXCPU:
+        return f"the kernel used more than {limits.cpu_seconds} s of CPU time and was stopped"
+    if code == -signal.SIGKILL:
+        return "the kernel was killed (out of memory, or the CPU limit)"
+    return f"the kernel ended (exit status {code}): a cell called os._exit, crashed, or ran out of memory"
+
+
+def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: int):
+    """Execute nb in a fresh, limited kernel, then grade it: (the checks' results, notes about what went wrong).
+
+    The learner's cells run first; the checks then run in this process (``mha.grading.grade_notebook``), on values
+    the kernel computes for inputs it receives only after the learner's cells have run.
+    """
     import nbformat
+    import torch
     from nbclient.exceptions import DeadKernelError
 
-    results_file = workdir / "results.jsonl"
-    results_file.touch()
+    from mha import grading
+
     notes: list[str] = []
     code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
-    # two cells of ours, run outside the learner's time limits: the course's imports (slow on a busy machine),
-    # and, after the learner's cells, every check on the names they defined
+    # a cell of ours, run before the learner's and outside their time limits: the course's imports (slow on a
+    # busy machine)
     text = "\n".join(str(c.get("source", "")) for _, c in code_cells)
-    modules = ["mha.exercises"] + [
+    modules = ["mha.exercises", "mha.grading"] + [
         f"mha.{name}"
         for name in ("viz", "widgets", "train")
         if name in text or (name == "viz" and "setup_notebook" in text)
@@ -247,14 +294,13 @@ def _run_notebook(nb, number: str | None, workdir: Path, timeout: float, cell_ti
         f"for _module in {modules!r}:\n"
         "    try:\n        importlib.import_module(_module)\n    except Exception:\n        pass"
     )
-    final = nbformat.v4.new_code_cell(f"import mha.exercises\nmha.exercises.final_check(globals(), {number!r})")
-    nb.cells += [warm_up, final]
+    nb.cells.append(warm_up)
     quiet_log = logging.getLogger("mha.course.nbclient")
     quiet_log.setLevel(logging.CRITICAL)  # timeouts and interrupts are reported in the notes instead
     client = _client_class()(
         nb,
         log=quiet_log,
-        timeout=int(cell_timeout),
+        timeout=int(limits.cell_timeout),
         kernel_name="python3",
         allow_errors=True,
         interrupt_on_timeout=True,
@@ -265,66 +311,91 @@ def _run_notebook(nb, number: str | None, workdir: Path, timeout: float, cell_ti
         iopub_timeout=5,
         resources={"metadata": {"path": str(workdir)}},
     )
-    env = {**os.environ, RESULTS_ENV: str(results_file), "PYTHONDONTWRITEBYTECODE": "1"}
-    deadline = time.monotonic() + timeout
+    env = {k: v for k, v in os.environ.items() if k != RESULTS_ENV}  # the kernel reports nothing the grader reads
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    deadline = time.monotonic() + limits.timeout
     errors = 0
-    try:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the kernel's own log lines
-        with client.setup_kernel(env=env, cwd=str(workdir), **quiet):
-            client.timeout = 300
-            client.execute_cell(warm_up, len(nb.cells) - 2)
-            for index, cell in code_cells:
-                remaining = deadline - time.monotonic()
-                if remaining < 1:
-                    notes.append(f"stopped at cell {index}: the notebook's time limit ({timeout:g} s) was reached")
-                    break
-                client.timeout = int(max(1, min(cell_timeout, remaining)))
-                client.timed_out = False
-                try:
-                    client.execute_cell(cell, index)
-                except DeadKernelError:
-                    notes.append(f"the kernel died while running cell {index}")
-                    raise
-                if client.timed_out:
-                    notes.append(f"cell {index} was stopped after {client.timeout} s (time limit)")
-                for out in cell.get("outputs", []):
-                    if out.get("output_type") == "error" and errors < 3 and out.get("ename") != "KeyboardInterrupt":
-                        errors += 1
-                        notes.append(f"cell {index} raised {out.get('ename')}: {str(out.get('evalue'))[:120]}")
-            if number:
-                client.timeout = int(TIME_LIMIT * len(exercises_for(number)) + 60)
-                client.execute_cell(final, len(nb.cells) - 1)
-    except DeadKernelError:
-        pass
+    dead: list[str] = []
+
+    def run_cell(cell, index: int) -> None:
+        try:
+            client.execute_cell(cell, index)
+        except DeadKernelError:
+            dead.append(_death(client, limits))
+            notes.append(f"{dead[0]} (cell {index})")
+
+    def ask(requests: list[dict]) -> dict[str, tuple]:
+        if dead:
+            return {r["key"]: ("no answer", dead[0]) for r in requests}
+        token = secrets.token_hex(8)
+        request_file, answers = workdir / f"requests-{token}.pt", workdir / f"answers-{token}"
+        answers.mkdir()
+        torch.save(requests, request_file)
+        cell = nbformat.v4.new_code_cell(
+            f"import mha.grading\nmha.grading.answer_requests(globals(), {str(request_file)!r}, {str(answers)!r})"
+        )
+        calls = sum(r["kind"] == "call" for r in requests)
+        client.timeout = int(TIME_LIMIT * calls + 60)
+        client.timed_out = False
+        nb.cells.append(cell)
+        run_cell(cell, len(nb.cells) - 1)
+        why = "your notebook gave no answer (the grading cell did not finish)"
+        if dead:
+            why = f"no answer: {dead[0]}"
+        elif client.timed_out:
+            why = "no answer: the grading cell ran out of time"
+        found = {}
+        for r in requests:
+            outcome = grading.load_answer(answers / f"{r['key']}.pt")
+            found[r["key"]] = (
+                ("no answer", why) if outcome[0] == "no answer" and "did not finish" in outcome[1] else outcome
+            )
+        return found
+
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the kernel's own log lines
+    with client.setup_kernel(env=env, cwd=str(workdir), **quiet):
+        pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+        if pid is None:
+            raise RuntimeError("the kernel's process id is unknown: its limits cannot be set")
+        _limit_kernel(pid, limits)
+        client.timeout = 300
+        run_cell(warm_up, len(nb.cells) - 1)
+        for index, cell in code_cells:
+            if dead:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining < 1:
+                notes.append(f"stopped at cell {index}: the notebook's time limit ({limits.timeout:g} s) was reached")
+                break
+            client.timeout = int(max(1, min(limits.cell_timeout, remaining)))
+            client.timed_out = False
+            run_cell(cell, index)
+            if client.timed_out:
+                notes.append(f"cell {index} was stopped after {client.timeout} s (time limit)")
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and errors < 3 and out.get("ename") != "KeyboardInterrupt":
+                    errors += 1
+                    notes.append(f"cell {index} raised {out.get('ename')}: {str(out.get('evalue'))[:120]}")
+        results = grading.grade_notebook(number, ask, salt) if number else []
     if client.dropped_bytes > 1_000_000:
         notes.append(f"printed {client.dropped_bytes / 1e6:.0f} MB of output (ignored)")
-    records = []
-    for line in results_file.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("exercise") in EXERCISES:
-            records.append(record)
-    return records, notes
+    sources = [(i, str(c.get("source", ""))) for i, c in code_cells]
+    notes += grading.scan_cells(sources, number)
+    return results, notes
 
 
-def _pick(records: list[dict], exercise_id: str) -> dict | None:
-    """The result that counts: the final check's, unless it found no definition; else the last check cell's."""
-    mine = [r for r in records if r.get("exercise") == exercise_id]
-    final = [r for r in mine if r.get("source") == "final"]
-    cells = [r for r in mine if r.get("source") != "final"]
-    if final and final[-1].get("status") != "missing":
-        return final[-1]
-    if cells:
-        return cells[-1]
-    return final[-1] if final else None
+def grade_file(
+    path: Path, timeout: float = 300, cell_timeout: float = 60, limits: Limits | None = None, salt: int | None = None
+) -> Submission:
+    """Grade one submitted notebook. Never raises and never writes to ``path``.
 
-
-def grade_file(path: Path, timeout: float = 300, cell_timeout: float = 60) -> Submission:
-    """Grade one submitted notebook. Never raises and never writes to ``path``."""
+    limits: what the submission may use (``timeout`` and ``cell_timeout`` are used when it is None); salt: the
+    grading run's secret mixed into the checks' inputs (a fresh one when None).
+    """
     import nbformat
 
+    limits = limits or Limits(timeout=timeout, cell_timeout=cell_timeout)
+    salt = secrets.randbits(62) if salt is None else salt
     started = time.monotonic()
     nb, reason = None, None
     try:
@@ -336,45 +407,48 @@ def grade_file(path: Path, timeout: float = 300, cell_timeout: float = 60) -> Su
         nb = None
     number = notebook_number(path, nb)
     sub = Submission(str(path), number)
-    records: list[dict] = []
+    results = []
     if reason:
         sub.notes.append(reason)
+    elif number is None:
+        sub.notes.append("no course exercise found: name the file like the course notebook (e.g. 04_....ipynb)")
     else:
         with tempfile.TemporaryDirectory(prefix="mha-grade-") as tmp:
             try:
-                records, notes = _run_notebook(nb, number, Path(tmp), timeout, cell_timeout)
+                results, notes = _run_notebook(nb, number, Path(tmp), limits, salt)
                 sub.notes += notes
             except Exception as e:  # a kernel that does not start, a broken cell structure, ...
                 sub.notes.append(f"could not run the notebook ({type(e).__name__}: {str(e)[:160]})")
-        if number is None:
-            seen = sorted({r["exercise"] for r in records})
-            number = sub.notebook = seen[0].split(".")[0] if seen else None
-    expected = exercises_for(number) if number else []
-    if not expected and not reason:
-        sub.notes.append("no course exercise found: name the file like the course notebook (e.g. 04_....ipynb)")
-    for ex in expected:
-        record = _pick(records, ex.id)
-        if record is None:
-            why = reason or "no result: the exercise's cells are missing or did not run"
+    by_id = {r.exercise: r for r in results}
+    for ex in exercises_for(number) if number else []:
+        r = by_id.get(ex.id)
+        if r is None:
+            why = reason or "no result: the notebook could not be run"
             sub.grades.append(Grade(sub.file, number, ex.id, ex.title, 0.0, float(ex.points), "missing", why))
         else:
-            points = float(record.get("points", 0)) if record.get("passed") else 0.0
-            status, feedback = str(record.get("status", "")), str(record.get("feedback", ""))
-            sub.grades.append(Grade(sub.file, number, ex.id, ex.title, points, float(ex.points), status, feedback))
+            points = float(ex.points) if r.passed else 0.0
+            sub.grades.append(Grade(sub.file, number, ex.id, ex.title, points, float(ex.points), r.status, r.feedback))
     sub.seconds = round(time.monotonic() - started, 1)
     return sub
 
 
-def grade_files(files: list[Path], timeout: float = 300, cell_timeout: float = 60, jobs: int = 1) -> list[Submission]:
-    """Grade many notebooks, ``jobs`` kernels at a time; the result is in the order of ``files``."""
+def grade_files(
+    files: list[Path], timeout: float = 300, cell_timeout: float = 60, jobs: int = 1, limits: Limits | None = None
+) -> list[Submission]:
+    """Grade many notebooks, ``jobs`` kernels at a time; the result is in the order of ``files``.
+
+    One secret salt is drawn for the whole run: every submission gets the same fresh inputs.
+    """
+    limits = limits or Limits(timeout=timeout, cell_timeout=cell_timeout)
+    salt = secrets.randbits(62)
 
     def one(path: Path) -> Submission:
         print(f"grading {path} ...", file=sys.stderr, flush=True)
-        return grade_file(path, timeout, cell_timeout)
+        return grade_file(path, limits=limits, salt=salt)
 
     if jobs <= 1 or len(files) <= 1:
         return [one(p) for p in files]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work; the threads only wait
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work; the threads mostly wait
         return list(pool.map(one, files))
 
 
@@ -461,6 +535,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: %(default)s)")
     g.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default: %(default)s)")
     g.add_argument("--jobs", "-j", type=int, default=1, help="notebooks run at the same time (default: %(default)s)")
+    g.add_argument(
+        "--memory-mb", type=int, default=Limits.memory_mb, help="memory per kernel, MB (default: %(default)s)"
+    )
+    g.add_argument(
+        "--cpu-seconds", type=int, default=Limits.cpu_seconds, help="CPU time per kernel, s (default: %(default)s)"
+    )
     sub.add_parser("list", help="list the exercises and their points", description="List the exercises.")
     return parser
 
@@ -484,12 +564,13 @@ def main(argv: list[str] | None = None) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         parser.error(f"no such file or folder: {', '.join(missing)}")
-    if args.timeout <= 0 or args.cell_timeout <= 0 or args.jobs < 1:
-        parser.error("--timeout, --cell-timeout and --jobs must be positive")
+    if min(args.timeout, args.cell_timeout, args.jobs, args.memory_mb, args.cpu_seconds) <= 0:
+        parser.error("--timeout, --cell-timeout, --jobs, --memory-mb and --cpu-seconds must be positive")
     files = _find_submissions(args.paths)
     if not files:
         parser.error(f"no notebooks (*.ipynb) found in {', '.join(args.paths)}")
-    subs = grade_files(files, args.timeout, args.cell_timeout, args.jobs)
+    limits = Limits(args.timeout, args.cell_timeout, args.memory_mb, args.cpu_seconds)
+    subs = grade_files(files, jobs=args.jobs, limits=limits)
     _print_table(subs)
     csv_path, json_path = _write_reports(subs, Path(args.out))
     print(f"\nwrote {csv_path} and {json_path}")

@@ -33,6 +33,7 @@ import textwrap
 import threading
 import warnings
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -156,6 +157,11 @@ class CheckTimeout(BaseException):
     in the learner's code does not swallow it)."""
 
 
+class AnswerPending(BaseException):
+    """Raised by the grader's stand-in for a learner's function when it needs an answer from the learner's kernel
+    (``mha.grading``): it ends the check at once, and ``call`` and ``run_check`` let it through."""
+
+
 class Verdict(Exception):
     """A finished judgement, raised from deep inside a check to end it: ``status`` is "wrong", "error" or
     "not done", ``feedback`` the sentence the learner reads."""
@@ -231,7 +237,7 @@ def call(fn, *args):
     """fn(*args), turning the learner's exceptions into verdicts (KeyboardInterrupt and timeouts pass through)."""
     try:
         return fn(*args)
-    except (CheckTimeout, KeyboardInterrupt):
+    except (CheckTimeout, KeyboardInterrupt, AnswerPending):
         raise
     except NotImplementedError:
         raise Verdict("not done", _NOT_DONE) from None
@@ -288,9 +294,29 @@ def run_check(exercise_id: str, answer, body, *, value: bool = False) -> CheckRe
 # ---------------------------------------------------------------- comparing tensors
 
 
+_INPUT_SALT: list[int | None] = [None]  # set by the grader (salted_inputs): inputs no learner can know in advance
+
+
 def generator(seed: int) -> torch.Generator:
-    """A CPU random generator of its own for one check: the same inputs on every machine, whatever ran before."""
+    """A CPU random generator of its own for one check: the same inputs on every machine, whatever ran before.
+
+    While the grader draws inputs for one grading run (``salted_inputs``), ``seed`` is mixed with that run's secret
+    salt, so the inputs are new in every grading run.
+    """
+    salt = _INPUT_SALT[0]
+    if salt is not None:
+        seed = (seed * 1_000_003 + salt) % (2**63 - 1)
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def salted_inputs(salt: int | None):
+    """Within the block, every check's ``generator(seed)`` also depends on ``salt`` (None: the course's inputs)."""
+    old, _INPUT_SALT[0] = _INPUT_SALT[0], salt
+    try:
+        yield
+    finally:
+        _INPUT_SALT[0] = old
 
 
 def randn(gen: torch.Generator, *shape: int) -> torch.Tensor:
