@@ -335,15 +335,17 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
             f"import mha.grading\nmha.grading.answer_requests(globals(), {str(request_file)!r}, {str(answers)!r})"
         )
         calls = sum(r["kind"] == "call" for r in requests)
-        client.timeout = int(TIME_LIMIT * calls + 60)
+        client.timeout = int(TIME_LIMIT * calls + limits.cell_timeout)
         client.timed_out = False
         nb.cells.append(cell)
         run_cell(cell, len(nb.cells) - 1)
         why = "your notebook gave no answer (the grading cell did not finish)"
         if dead:
             why = f"no answer: {dead[0]}"
-        elif client.timed_out:
-            why = "no answer: the grading cell ran out of time"
+        elif client.timed_out:  # the kernel may still be busy: ask it nothing more
+            dead.append(f"the kernel did not answer within {client.timeout} s (a function that ignores interrupts?)")
+            notes.append(dead[0])
+            why = f"no answer: {dead[0]}"
         found = {}
         for r in requests:
             outcome = grading.load_answer(answers / f"{r['key']}.pt")

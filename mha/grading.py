@@ -37,6 +37,7 @@ import io
 import os
 import random
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,7 +130,8 @@ def _outcome_of_value(value) -> tuple:
     try:
         return ("ok", plain(value))
     except NotPlain:
-        return ("unsupported", type(value).__name__[:80])
+        name = type(value).__name__[:80]
+        return ("unsupported", "TooLargeOrSparseTensor" if type(value) is torch.Tensor else name)
     except Exception as e:  # a learner's object that breaks while being read
         return ("unsupported", f"{type(value).__name__[:80]} ({type(e).__name__})")
 
@@ -216,7 +218,9 @@ def load_answer(path: Path) -> tuple:
     if info.st_size > MAX_ANSWER_BYTES:
         return ("no answer", f"the answer is too large ({info.st_size / 1e6:.0f} MB)")
     try:
-        outcome = torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():  # a learner's pickle protocol is reported below, not warned about
+            warnings.simplefilter("ignore")
+            outcome = torch.load(path, weights_only=True, map_location="cpu")
         check_plain(outcome)
     except Exception as e:
         return ("no answer", f"the answer could not be read safely ({type(e).__name__})")
@@ -422,6 +426,9 @@ _WATCHED = {
     "ctypes": "uses ctypes",
     "__builtins__": "changes the builtins",
     "grading": "touches mha.grading",
+    "getsource": "reads source code (inspect.getsource)",
+    "__file__": "looks for files of a module (__file__)",
+    "site-packages": "reads the installed packages' files",
 }
 
 
@@ -461,6 +468,8 @@ def scan_cells(sources: list[tuple[int, str]], number: str | None) -> list[str]:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for alias in node.names:
                     local = alias.asname or alias.name
+                    if node.module.startswith("mha.exercises") and not alias.name.startswith("check_"):
+                        found.append(f"imports {alias.name} from {node.module} (the checks' own code)")
                     if node.module.split(".")[0] in ("mha", "torch"):
                         from_package[local] = f"{node.module}.{alias.name}"
                         if alias.name in names:
@@ -476,7 +485,11 @@ def scan_cells(sources: list[tuple[int, str]], number: str | None) -> list[str]:
             for target in targets:
                 chain = _chain(target) if isinstance(target, ast.Attribute) else None
                 if chain and chain[0] in modules:
-                    found.append(f"changes {'.'.join(chain)} (the grader does not use the kernel's modules)")
+                    found.append(f"changes {'.'.join(chain)} (ignored: the checks run outside the notebook)")
+            if isinstance(node, ast.Attribute):
+                chain = _chain(node)
+                if chain and chain[:2] == ["mha", "exercises"] and len(chain) > 2 and not chain[2].startswith("check_"):
+                    found.append(f"reads {'.'.join(chain)} (the checks' own code)")
             if isinstance(node, ast.Call):
                 fn = _chain(node.func)
                 if fn and fn[-1] in ("setattr", "delattr") and node.args:
@@ -500,17 +513,22 @@ def scan_cells(sources: list[tuple[int, str]], number: str | None) -> list[str]:
                 value = _chain(node.value)
                 if name in names and value and (value[0] in modules or value[0] in from_package):
                     found.append(f"sets {name} = {'.'.join(value)} (the package's own answer)")
-            if (
-                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-                and getattr(node, "name", "") in names
-            ):
-                for inner in ast.walk(node):
+            answer = None  # (the exercise's name, the code that defines it)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+                answer = (node.name, node)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                target = node.targets[0]
+                if isinstance(target, ast.Name) and target.id in names:
+                    answer = (target.id, node.value)
+            if answer is not None:
+                name, code = answer
+                for inner in ast.walk(code):
                     chain = _chain(inner) if isinstance(inner, (ast.Attribute, ast.Name)) else None
                     if not chain:
                         continue
                     full = chain if chain[0] not in from_package else from_package[chain[0]].split(".") + chain[1:]
-                    if len(full) > 1 and full[0] in modules | {"mha", "torch"} and full[-1] == node.name:
-                        found.append(f"{node.name} calls {'.'.join(full)} (the package's own answer)")
+                    if len(full) > 1 and full[0] in modules | {"mha", "torch"} and full[-1] == name:
+                        found.append(f"{name} calls {'.'.join(full)} (the package's own answer)")
         for text in dict.fromkeys(found):  # in order, once each
             notes.append(f"cell {index} {text}")
     return notes
