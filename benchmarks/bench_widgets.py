@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from mha import train
 from mha import widgets as W
 
 TARGETS = {"ShapeExplorer update": 0.100, "HeadExplorer update": 0.100, "TrainExplorer training run": 5.0}
@@ -44,11 +45,11 @@ def median_update(explorer, settings: list[dict], repeats: int) -> float:
 
 
 def median_training_run(runs: int) -> float:
-    """The median time of a training run of TrainExplorer (its defaults: d_model 16, 60 steps on 512 sentences)."""
+    """The median time of a training run of TrainExplorer (d_model 16, ``train.EXPLORER_SETTINGS``' steps and task)."""
     explorer = W.TrainExplorer(num_heads=1)  # warms up imports and the task
     times = []
     for i, h in enumerate([2, 4, 8, 1, 2, 4][:runs]):
-        W._TRAINED.clear()  # a fresh run, not a remembered one
+        train.forget_trained_models()  # a fresh run, not a remembered one
         start = time.perf_counter()
         explorer.set(num_heads=h, seed=i + 1)
         times.append(time.perf_counter() - start)

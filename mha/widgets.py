@@ -9,27 +9,27 @@ Figures are plain ``go.Figure`` objects drawn into an ``ipywidgets.Output``, so 
 Notebook 7, VS Code and Colab. Each explorer also has ``static_figure()``: a plotly figure with sliders over
 precomputed settings, which works on a page with no kernel (the rendered book).
 
-The figures come from ``mha.viz``; this module only wires widgets to them.
+This module only wires controls to what lies below it: the figures come from ``mha.viz``, the made-up
+embeddings of random heads from ``mha.data``, the trained toy models and their settings from ``mha.train``.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import math
-import sys
-import zlib
+import operator
 from contextlib import contextmanager
 
 import ipywidgets as widgets
 import torch
 
-from mha import viz
-from mha.attention import MultiHeadAttention, valid_head_counts
+from mha import train, viz
+from mha.attention import check_positive_int, valid_head_counts
+from mha.data import SEED_SENTENCE, random_heads_weights
 
 __all__ = ["ShapeExplorer", "HeadExplorer", "TrainExplorer", "SEED_SENTENCE", "head_count_message"]
 
-SEED_SENTENCE = "The animal didn't cross the street because it was too tired"
+TRAINING = train.EXPLORER_SETTINGS  # how TrainExplorer and HeadExplorer(weights="trained") train
 
 
 def head_count_message(d_model: int, num_heads: int, d_model_step: int = 1) -> str:
@@ -55,37 +55,14 @@ class SettingError(ValueError):
     """A setting an explorer cannot draw; its text is shown to the learner."""
 
 
-def _positive_int(name: str, value, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            as_float = None
-        if as_float is None or not as_float.is_integer():
-            raise SettingError(f"{name} must be a whole number, got {value!r}")
-        value = int(as_float)
-    if value < low or (high is not None and value > high):
-        limits = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise SettingError(f"{name} must be a whole number {limits}, got {value}")
-    return value
-
-
-_TEMPLATE: dict = {}
-
-
-def _bundle(data: list, layout: dict) -> dict:
-    """The display bundle of a figure for this front end (Colab's renderer on Colab, the course's elsewhere).
-
-    Built from the figure's plain (data, layout), with plotly's default template added as go.Figure would:
-    making a go.Figure first would take most of the time of an update.
-    """
-    import plotly.io as pio
-
-    if "template" not in _TEMPLATE:
-        _TEMPLATE["template"] = pio.templates[pio.templates.default or "plotly"].to_plotly_json()
-    layout = dict(layout, template=layout.get("template", _TEMPLATE["template"]))
-    name = "colab" if "google.colab" in sys.modules else "mha"
-    return pio.renderers[name].to_mimebundle({"data": data, "layout": layout})
+def _int_setting(name: str, value, low: int = 1, high: int | None = None) -> int:
+    """``mha.attention.check_positive_int`` for a setting (NumPy ints too): a SettingError if it fails."""
+    try:
+        if not isinstance(value, bool) and hasattr(value, "__index__"):
+            value = operator.index(value)  # e.g. numpy.int64(4) -> 4
+        return check_positive_int(name, value, low, high)
+    except (TypeError, ValueError) as err:
+        raise SettingError(str(err)) from None
 
 
 @contextmanager
@@ -129,15 +106,20 @@ class _Explorer:
         """The value to store for setting ``name`` (raise SettingError if it is not acceptable on its own)."""
         return value
 
-    def _draw(self, params: dict):
+    def _draw(self, params: dict) -> viz.FigureParts:
         """The (data, layout) of the figure for ``params`` (raise SettingError if it cannot be drawn)."""
         raise NotImplementedError
+
+    def _check_divisible(self, d_model: int, num_heads: int) -> None:
+        """A SettingError naming the nearest valid choices unless num_heads divides d_model."""
+        if d_model % num_heads:
+            raise SettingError(head_count_message(d_model, num_heads, self.controls["d_model"].step))
 
     @property
     def figure(self):
         """The current figure, a plotly go.Figure (None before the first valid setting)."""
         if self._figure is None and self._parts is not None:
-            self._figure = viz._unchecked_figure(*self._parts)
+            self._figure = viz.parts_figure(*self._parts)
         return self._figure
 
     # -- shared
@@ -160,7 +142,9 @@ class _Explorer:
             self._show_message(f"Something went wrong: {type(err).__name__}: {err}")
         else:
             self._parts, self._figure = parts, None
-            self._output.outputs = ({"output_type": "display_data", "data": _bundle(*parts), "metadata": {}},)
+            self._output.outputs = (
+                {"output_type": "display_data", "data": viz.display_bundle(*parts), "metadata": {}},
+            )
             self._show_message("")
         self._sync_controls()
         return self
@@ -248,12 +232,11 @@ class ShapeExplorer(_Explorer):
         }
 
     def _check(self, name, value):
-        return _positive_int(name, value)
+        return _int_setting(name, value)
 
     def _draw(self, p):
-        if p["d_model"] % p["num_heads"]:
-            raise SettingError(head_count_message(p["d_model"], p["num_heads"], self.controls["d_model"].step))
-        return viz._shape_parts(p["d_model"], p["num_heads"], p["seq_len"])
+        self._check_divisible(p["d_model"], p["num_heads"])
+        return viz.shape_parts(p["d_model"], p["num_heads"], p["seq_len"])
 
     @staticmethod
     def static_figure(d_models=(32, 64, 128), head_counts=(1, 2, 4, 8), seq_len: int = 11):
@@ -266,67 +249,13 @@ class ShapeExplorer(_Explorer):
 # ---------------------------------------------------------------- 2. heads on a sentence
 
 
-def _word_vector(word: str, d_model: int) -> torch.Tensor:
-    """A made-up embedding of ``word``: the same d_model numbers for the same word, on every machine."""
-    g = torch.Generator().manual_seed(zlib.crc32(word.lower().encode()))
-    return torch.randn(d_model, generator=g)
-
-
-def _positions(T: int, d_model: int) -> torch.Tensor:
-    """(T, d_model) sinusoidal position signals, so repeated words still differ by where they stand."""
-    pos = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
-    freq = torch.exp(-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model * 9.2)  # (ceil(d/2),)
-    angles = pos * freq  # (T, ceil(d/2))
-    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[:, :d_model]  # (T, d_model)
-
-
-def random_heads_weights(tokens, d_model: int, num_heads: int, seed: int = 0, gain: float = 1.5) -> torch.Tensor:
-    """The attention weights (h, T, T) of a randomly initialised MultiHeadAttention on made-up embeddings.
-
-    W_Q, W_K, W_V are drawn with standard deviation gain / sqrt(d_model): PyTorch's default, smaller
-    initialisation gives almost uniform weights at this size, and the heads' differences would not show.
-    Everything is drawn from ``seed`` on the CPU.
-    """
-    T = len(tokens)
-    torch.manual_seed(seed)
-    attn = MultiHeadAttention(d_model, num_heads)
-    with torch.no_grad():
-        attn.qkv.weight.normal_(0.0, gain / d_model**0.5)
-        attn.qkv.bias.zero_()
-        x = torch.stack([_word_vector(t, d_model) for t in tokens]) + _positions(T, d_model)  # (T, d_model)
-        _, weights = attn(x[None])  # (1, h, T, T)
-    return weights[0]
-
-
-_TRAINED: dict = {}  # (num_heads, d_model, steps, seed) -> TrainResult: a trained toy model is reused
-TRAIN_STEPS, TRAIN_SEED, TRAIN_LR = 60, 2, 0.02  # notebook 6 trains 150 steps; 60 give the same accuracies
-
-
-@functools.lru_cache(maxsize=2)
-def _toy_task(split: str = "train"):
-    """Notebook 6's sentences: make_referent_task(512, seed=0) to train on, seed=1 for new sentences to test on."""
-    from mha.data import make_referent_task
-
-    return make_referent_task(512, seed=0 if split == "train" else 1)
-
-
-def trained_model(num_heads: int, d_model: int, steps: int = TRAIN_STEPS, seed: int = TRAIN_SEED, callback=None):
-    """The toy model of notebook 6 (``mha.train`` on its referent task), trained once and then remembered."""
-    from mha.train import train
-
-    key = (num_heads, d_model, steps, seed)
-    if key not in _TRAINED:
-        _TRAINED[key] = train(_toy_task(), num_heads, d_model, steps=steps, seed=seed, lr=TRAIN_LR, callback=callback)
-    return _TRAINED[key]
-
-
 class HeadExplorer(_Explorer):
     """A sentence through a MultiHeadAttention of the chosen num_heads and d_model: one heatmap per head,
     and a head view of the chosen token (lines to the tokens it attends to; thicker = more weight).
 
     weights="random": freshly initialised heads (``seed`` picks them) on made-up word embeddings.
     weights="trained": the toy model of notebook 6 (``mha.train``), whose vocabulary is small: the sentence
-    must use its words (the seed sentence does); training happens once per setting, in a few seconds.
+    must use its words (the example sentence does); training happens once per setting, in a few seconds.
     """
 
     defaults = {"sentence": SEED_SENTENCE, "num_heads": 4, "d_model": 32, "weights": "random", "token": "it", "seed": 0}
@@ -371,9 +300,9 @@ class HeadExplorer(_Explorer):
 
     def _check(self, name, value):
         if name in ("num_heads", "d_model"):
-            return _positive_int(name, value)
+            return _int_setting(name, value)
         if name == "seed":
-            return _positive_int(name, value, low=0)
+            return _int_setting(name, value, low=0)
         if name == "weights" and value not in ("random", "trained"):
             raise SettingError(f"weights must be 'random' or 'trained', got {value!r}")
         if name == "sentence":
@@ -391,17 +320,13 @@ class HeadExplorer(_Explorer):
 
     def _draw(self, p):
         tokens = self._tokens(p)
-        if p["d_model"] % p["num_heads"]:
-            raise SettingError(head_count_message(p["d_model"], p["num_heads"], self.controls["d_model"].step))
+        self._check_divisible(p["d_model"], p["num_heads"])
         if p["weights"] == "random":
-            weights = random_heads_weights(tokens, p["d_model"], p["num_heads"], p["seed"])
+            weights = random_heads_weights(tokens, p["d_model"], p["num_heads"], p["seed"])  # (h, T, T)
         else:
             weights = self._trained_weights(tokens, p)
-        query = self._query(tokens, p)
-        kind = "random" if p["weights"] == "random" else "trained"
-        title = f"{p['num_heads']} {kind} head{'s' if p['num_heads'] > 1 else ''}, d_model = {p['d_model']}"
-        title += f", d_k = {p['d_model'] // p['num_heads']}"
-        return viz._head_view_parts(weights, tokens, query, title=title)
+        title = _heads_title(p["weights"], p["num_heads"], p["d_model"])
+        return viz.head_view_parts(weights, tokens, self._query(tokens, p), title=title)
 
     def _query(self, tokens, p) -> int:
         """The index of the chosen token; an unknown one falls back to 'it' or the last word."""
@@ -412,9 +337,7 @@ class HeadExplorer(_Explorer):
         return lower.index("it") if "it" in lower else len(tokens) - 1
 
     def _trained_weights(self, tokens, p):
-        from mha.train import attention_weights
-
-        task = _toy_task()
+        task = train.explorer_task()
         unknown = [t for t in tokens if t not in task.vocab]
         if unknown:
             raise SettingError(
@@ -423,8 +346,8 @@ class HeadExplorer(_Explorer):
             )
         if len(tokens) > task.seq_len:
             raise SettingError(f"the trained toy model reads at most {task.seq_len} words, got {len(tokens)}")
-        result = trained_model(p["num_heads"], p["d_model"])
-        return attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
+        result = train.trained_model(p["num_heads"], p["d_model"])
+        return train.attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
 
     def _sync_controls(self):
         tokens = self._tokens(self.params)
@@ -451,9 +374,8 @@ class HeadExplorer(_Explorer):
         figures = {}
         for d in d_models:
             for h in head_counts:
-                weights = random_heads_weights(tokens, d, h, seed)
-                title = f"{h} random head{'s' if h > 1 else ''}, d_model = {d}, d_k = {d // h}"
-                figures[(d, h)] = viz.head_view_figure(weights, tokens, query, title=title)
+                weights = random_heads_weights(tokens, d, h, seed)  # (h, T, T)
+                figures[(d, h)] = viz.head_view_figure(weights, tokens, query, title=_heads_title("random", h, d))
         active = (d_models[-1], 4 if 4 in head_counts else head_counts[0])
         if len(d_models) == 1:
             return viz.controls_figure({h: f for (_, h), f in figures.items()}, "num_heads", active=active[1])
@@ -463,29 +385,25 @@ class HeadExplorer(_Explorer):
 # ---------------------------------------------------------------- 3. training
 
 
-def _ablation(result, task) -> dict:
-    """{"without head i": accuracy} for every head of a trained model (each head switched off alone)."""
-    from mha.train import evaluate
-
-    h = result.num_heads
-    if h == 1:
-        return {"without head 1": evaluate(result, task, head_mask=torch.zeros(1))}
-    return {f"without head {i + 1}": evaluate(result, task, head_mask=1.0 - torch.eye(h)[i]) for i in range(h)}
+def _heads_title(kind: str, num_heads: int, d_model: int) -> str:
+    """ "4 random heads, d_model = 32, d_k = 8": the title of a head view (kind: "random" or "trained")."""
+    return f"{num_heads} {kind} head{'s' if num_heads > 1 else ''}, d_model = {d_model}, d_k = {d_model // num_heads}"
 
 
-def _training_parts(result, heads_on=None, title=None):
-    """The figure of a trained toy model: loss, accuracy with heads switched off, the heads on the seed sentence."""
-    from mha.train import attention_weights, evaluate
+# ---------------------------------------------------------------- 3. training
 
-    task = _toy_task("test")  # accuracies on sentences the model has not seen
+
+def _training_parts(result, heads_on=None) -> viz.FigureParts:
+    """The figure of a trained toy model: loss, accuracy with heads switched off, the heads on the example sentence."""
+    task = train.explorer_task("test")  # accuracies on sentences the model has not seen
     h = result.num_heads
     heads_on = [True] * h if heads_on is None else list(heads_on)
     tokens = SEED_SENTENCE.lower().split()
-    weights = attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
-    everything = evaluate(result, task)
-    ablation = _ablation(result, task)
+    weights = train.attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
+    everything = train.evaluate(result, task)
+    ablation = train.head_ablation(result, task)
     if not all(heads_on) and sum(not on for on in heads_on) > 1:
-        chosen = evaluate(result, task, head_mask=torch.tensor(heads_on, dtype=torch.float32))
+        chosen = train.evaluate(result, task, head_mask=torch.tensor(heads_on, dtype=torch.float32))
         on = ", ".join(str(i + 1) for i, b in enumerate(heads_on) if b) or "none"
         ablation[f"your switches (heads on: {on})"] = chosen
     elif not all(heads_on):
@@ -493,15 +411,14 @@ def _training_parts(result, heads_on=None, title=None):
     else:
         chosen = everything
     chosen = round(chosen, 3)  # as the bars show it
-    if title is None:
-        title = f"{h} head{'s' if h > 1 else ''}, d_model = {result.d_model}: accuracy {chosen:.0%} "
-        title += f"with {sum(heads_on)} of {h} heads on"
-    return viz._training_parts(result.losses, weights, tokens, everything, ablation, title, heads_on)
+    title = f"{h} head{'s' if h > 1 else ''}, d_model = {result.d_model}: accuracy {chosen:.0%} "
+    title += f"with {sum(heads_on)} of {h} heads on"
+    return viz.training_parts(result.losses, weights, tokens, everything, ablation, title, heads_on)
 
 
 class TrainExplorer(_Explorer):
     """Train the toy model of notebook 6 with the chosen num_heads and d_model, in a few seconds, then show
-    its loss curve, each head's pattern on the seed sentence and its accuracy; switch heads off to see
+    its loss curve, each head's pattern on the example sentence and its accuracy; switch heads off to see
     what each one was doing (``head_mask``).
 
     The task is notebook 6's (``mha.data.make_referent_task``): at the adjective, what "it" refers to and the
@@ -509,10 +426,15 @@ class TrainExplorer(_Explorer):
     setting, or switching heads, is instant.
     """
 
-    defaults = {"num_heads": 4, "d_model": 16, "head_mask": None, "steps": TRAIN_STEPS, "seed": TRAIN_SEED}
+    defaults = {"num_heads": 4, "d_model": 16, "head_mask": None, "steps": TRAINING.steps, "seed": TRAINING.seed}
 
     def __init__(
-        self, num_heads: int = 4, d_model: int = 16, head_mask=None, steps: int = TRAIN_STEPS, seed: int = TRAIN_SEED
+        self,
+        num_heads: int = 4,
+        d_model: int = 16,
+        head_mask=None,
+        steps: int = TRAINING.steps,
+        seed: int = TRAINING.seed,
     ):
         self.progress = widgets.IntProgress(value=0, min=0, max=steps, description="training", bar_style="info")
         self._switch_box = widgets.HBox()
@@ -533,9 +455,9 @@ class TrainExplorer(_Explorer):
 
     def _check(self, name, value):
         if name in ("num_heads", "d_model", "steps"):
-            return _positive_int(name, value, high={"num_heads": 16, "d_model": 256, "steps": 2000}[name])
+            return _int_setting(name, value, high={"num_heads": 16, "d_model": 256, "steps": 2000}[name])
         if name == "seed":
-            return _positive_int(name, value, low=0)
+            return _int_setting(name, value, low=0)
         if name == "head_mask":
             if value is None:
                 return None
@@ -550,8 +472,7 @@ class TrainExplorer(_Explorer):
 
     def _draw(self, p):
         h, d_model = p["num_heads"], p["d_model"]
-        if d_model % h:
-            raise SettingError(head_count_message(d_model, h, self.controls["d_model"].step))
+        self._check_divisible(d_model, h)
         mask = [1] * h if p["head_mask"] is None else p["head_mask"]
         if len(mask) != h:
             raise SettingError(f"head_mask needs one entry per head (num_heads = {h}), got {len(mask)}: {mask}")
@@ -560,16 +481,16 @@ class TrainExplorer(_Explorer):
 
     def _train(self, h, d_model, steps, seed):
         self.progress.max = steps
-        if (h, d_model, steps, seed) in _TRAINED:
+        if train.is_trained(h, d_model, steps, seed):
             self.progress.value, self.progress.bar_style = steps, "success"
-            return _TRAINED[(h, d_model, steps, seed)]
+            return train.trained_model(h, d_model, steps, seed)
         self.progress.value, self.progress.bar_style = 0, "info"
 
         def moved(step, loss):
             if (step + 1) % 5 == 0 or step + 1 == steps:
                 self.progress.value = step + 1
 
-        result = trained_model(h, d_model, steps, seed, callback=moved)
+        result = train.trained_model(h, d_model, steps, seed, callback=moved)
         self.progress.bar_style = "success"
         return result
 
@@ -604,10 +525,10 @@ class TrainExplorer(_Explorer):
             self._show_message(f"Something went wrong: {err}")
 
     @staticmethod
-    def static_figure(head_counts=(1, 2, 4), d_model: int = 16, steps: int = TRAIN_STEPS, seed: int = TRAIN_SEED):
+    def static_figure(head_counts=(1, 2, 4), d_model: int = 16, steps: int = TRAINING.steps, seed: int = TRAINING.seed):
         """The explorer without a kernel: a slider over precomputed training runs, one per head count."""
         figures = {}
         with _one_thread():
             for h in head_counts:
-                figures[h] = viz._unchecked_figure(*_training_parts(trained_model(h, d_model, steps, seed)))
+                figures[h] = viz.parts_figure(*_training_parts(train.trained_model(h, d_model, steps, seed)))
         return viz.controls_figure(figures, "num_heads", active=head_counts[-1])

@@ -67,3 +67,94 @@ def test_head_heatmaps_zmax_none_uses_the_largest_weight():
     w[1, 0] = [0.5, 0.25, 0.25]
     fig = viz.head_heatmaps(w, ["a", "b", "c"], zmax=None)
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0, 0.5)
+
+
+# ---------------------------------------------------------------- render
+
+
+def test_renderer_html_has_a_div_id_derived_from_the_figure():
+    import plotly.io as pio
+
+    renderer = pio.renderers["mha"]
+    one = renderer.to_mimebundle(viz.attention_heatmap(np.eye(3), ["a", "b", "c"]).to_dict())
+    again = renderer.to_mimebundle(viz.attention_heatmap(np.eye(3), ["a", "b", "c"]).to_dict())
+    other = renderer.to_mimebundle(viz.attention_heatmap(np.eye(3), ["a", "b", "d"]).to_dict())
+    assert set(one) == {"application/vnd.plotly.v1+json", "text/html"}
+    assert one == again  # the same figure gives the same output, run after run (nbval compares it)
+    div_id = one["text/html"].split('id="')[1].split('"')[0]
+    assert div_id.startswith("mha-") and div_id not in other["text/html"]
+    assert "<script" in one["text/html"] and "plotly.min.js" not in one["text/html"]  # the book serves plotly.js
+
+
+def test_setup_notebook_picks_the_course_renderer_outside_colab():
+    import plotly.io as pio
+
+    assert viz.setup_notebook() == "mha" and pio.renderers.default == "mha"
+
+
+def test_display_bundle_is_what_the_renderer_gives_the_figure():
+    import plotly.io as pio
+
+    data, layout = viz.shape_parts(16, 2, 3)
+    fast = viz.display_bundle(data, layout)
+    slow = pio.renderers["mha"].to_mimebundle(viz.parts_figure(data, layout).to_dict())
+    assert fast["application/vnd.plotly.v1+json"] == slow["application/vnd.plotly.v1+json"]
+
+
+# ---------------------------------------------------------------- palette
+
+
+def test_head_colours_repeat_past_the_end_of_a_palette():
+    assert viz.head_colour(0) == viz.HEAD_COLOURS[0] == viz.head_colour(len(viz.HEAD_COLOURS))
+    assert len(set(viz.HEAD_COLOURS)) == 8 and len(set(viz.EXPLORER_HEAD_COLOURS)) == 16
+    assert viz.head_colour(9, viz.EXPLORER_HEAD_COLOURS) == viz.EXPLORER_HEAD_COLOURS[9]
+
+
+# ---------------------------------------------------------------- head view
+
+
+@pytest.mark.parametrize("h", [1, 3, 4, 8])
+def test_head_view_one_line_per_head_and_token_from_the_query(h):
+    T = len(TOKENS)
+    w = softmax_rows((h, T, T), seed=2)
+    data, layout = viz.head_view_parts(w, TOKENS, query=7)
+    assert [d["type"] for d in data].count("heatmap") == h
+    lines = layout["shapes"]
+    assert len(lines) == h * T and all(s["y0"] == -7 for s in lines)
+    # a line's width grows with its weight: the widest line of head 1 goes to the token it weighs most
+    widths = [s["line"]["width"] for s in lines[:T]]
+    assert widths.index(max(widths)) == int(w[0, 7].argmax())
+    assert viz.head_view_figure(w, TOKENS, 7).to_dict()["data"] == viz.parts_figure(data, layout).to_dict()["data"]
+
+
+@pytest.mark.parametrize("query", [-1, 11, 2.0, True])
+def test_head_view_bad_query(query):
+    with pytest.raises(ValueError, match="query must be a token index from 0 to 10"):
+        viz.head_view_parts(softmax_rows((2, 11, 11)), TOKENS, query)
+
+
+# ---------------------------------------------------------------- kernel-free explorers
+
+
+def test_controls_figure_checks_its_input():
+    with pytest.raises(ValueError, match="at least one"):
+        viz.controls_figure({}, "h")
+    figs = {
+        (16, 1): viz.shape_figure(16, 1, 3),
+        (16, 2): viz.shape_figure(16, 2, 3),
+        (32, 1): viz.shape_figure(32, 1, 3),
+    }
+    with pytest.raises(ValueError, match=r"missing \[\(32, 2\)\]"):
+        viz.controls_figure(figs, "num_heads", "d_model")
+
+
+def test_controls_figure_steps_swap_in_each_figure():
+    figs = {h: viz.shape_figure(16, h, 3) for h in (1, 2, 4)}
+    fig = viz.controls_figure(figs, "num_heads", active=2)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["1", "2", "4"] and fig.layout.sliders[0].active == 1
+    assert "h = 2" in fig.layout.title.text
+    for step, h in zip(steps, (1, 2, 4)):
+        assert f"h = {h}" in step.args[1]["title"]["text"]
+        assert sum(step.args[0]["visible"]) == len(figs[h].data)  # the other trace slots are hidden
+    assert len({s.args[1]["height"] for s in steps}) == 1  # one height: the page does not move

@@ -7,6 +7,7 @@ import torch
 
 import mha
 from mha import viz
+from mha.attention import attention_flops
 
 
 def test_split_heads_figure_colours_each_head_block_by_its_own_head():
@@ -66,3 +67,51 @@ def test_flops_figure_stacks_two_parts():
     assert len(fig.data) == 2 and list(fig.data[1].y) == [1.0, 4.0]
     with pytest.raises(ValueError, match="same length"):
         viz.flops_figure([1, 2], [1.0], [1.0, 2.0])
+
+
+# ---------------------------------------------------------------- shapes and costs
+
+
+def test_mha_sizes_uses_the_one_flop_formula_and_counts_parameters():
+    sizes = viz.mha_sizes(64, 8, 11)
+    flops = attention_flops(1, 11, 64, 8)
+    assert sizes == {"d_k": 8, "parameters": 16_640, "flops": flops["total"], "flops_by_step": flops["by_step"]}
+    assert sizes["parameters"] == mha.count_parameters(mha.MultiHeadAttention(64, 8))
+    assert list(sizes["flops_by_step"]) == [
+        "Q, K, V projections",
+        "scores Q K^T",
+        "weights x V",
+        "output projection W_O",
+    ]
+
+
+def test_mha_sizes_flops_do_not_depend_on_num_heads():
+    flops = {h: viz.mha_sizes(64, h, 11)["flops"] for h in (1, 2, 4, 8)}
+    assert len(set(flops.values())) == 1
+    assert flops[1] == 8 * 11 * 64**2 + 4 * 11**2 * 64
+
+
+@pytest.mark.parametrize(
+    "args, error, words",
+    [
+        ((60, 8, 11), ValueError, "not divisible"),
+        ((64, 8, 0), ValueError, "seq_len"),
+        ((64.0, 8, 11), TypeError, "d_model"),
+    ],
+)
+def test_mha_sizes_bad_input(args, error, words):
+    with pytest.raises(error, match=words):
+        viz.mha_sizes(*args)
+
+
+def test_shape_figure_one_block_trace_per_head():
+    data, layout = viz.shape_parts(48, 6, 5)
+    heads = [d for d in data if d.get("name", "").startswith("head ")]
+    assert [d["name"] for d in heads] == [f"head {i + 1}" for i in range(6)]
+    assert [d["line"]["color"] for d in heads] == list(viz.EXPLORER_HEAD_COLOURS[:6])
+    assert (
+        "d_k = 48 / 6 = 8" in layout["title"]["text"]
+        and "FLOPs of the matrix products: 96,960" in layout["title"]["text"]
+    )
+    with pytest.raises(ValueError, match="not divisible"):
+        viz.shape_parts(48, 5, 5)

@@ -47,3 +47,23 @@ def test_role_winners_figure():
         viz.role_winners_figure({"a": [[0.1, 0.2]], "b": [[0.1, 0.2], [0.3, 0.4]]}, ["x", "y"])
     with pytest.raises(ValueError, match="non-empty"):
         viz.role_winners_figure({}, ["x"])
+
+
+# ---------------------------------------------------------------- the training explorer's figure
+
+
+def test_training_parts_loss_bars_and_faded_heads():
+    w = torch.softmax(torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(0)), dim=-1)
+    ablation = {"without head 1": 0.5, "without head 3": 0.25, "your switches": 0.1}
+    data, layout = viz.training_parts([2.0, 1.5, 1.0], w, list("abcd"), 0.75, ablation, heads_on=[True, True, False])
+    loss, bars = data[0], data[1]
+    assert loss["y"] == [2.0, 1.5, 1.0] and bars["x"] == ["all heads on", *ablation]
+    assert bars["y"] == [0.75, 0.5, 0.25, 0.1]
+    colours = bars["marker"]["color"]  # grey for all heads, the head's own colour for "without head i"
+    assert colours == ["#555555", viz.EXPLORER_HEAD_COLOURS[0], viz.EXPLORER_HEAD_COLOURS[2], "#999999"]
+    assert [d["opacity"] for d in data if d["type"] == "heatmap"] == [1.0, 1.0, 0.25]
+    assert "head 3 (off)" in [a["text"] for a in layout["annotations"]]
+    plotly_figure = go.Figure(viz.parts_figure(data, layout).to_dict())  # plotly accepts it
+    assert len(plotly_figure.data) == 5
+    with pytest.raises(ValueError, match="heads_on must have one entry per head"):
+        viz.training_parts([1.0], w, list("abcd"), 0.5, heads_on=[True])

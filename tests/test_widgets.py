@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import mha
-from mha import viz
+from mha import train, viz
 from mha import widgets as W
 
 
@@ -31,10 +31,14 @@ def plotly_accepts(fig):
 @pytest.fixture
 def quick_training(monkeypatch):
     """Trained toy models in a few steps, so these tests stay fast."""
-    real = W.trained_model
-    monkeypatch.setattr(W, "trained_model", lambda h, d, steps=60, seed=0, callback=None: real(h, d, 4, seed, callback))
+    real = train.trained_model
+
+    def quick(h, d, steps=60, seed=0, callback=None):
+        return real(h, d, 4, seed, callback)
+
+    monkeypatch.setattr(train, "trained_model", quick)
     yield
-    W._TRAINED.clear()
+    train.forget_trained_models()
 
 
 # ---------------------------------------------------------------- messages
@@ -65,12 +69,6 @@ def test_shape_explorer_shows_d_k_and_parameter_count(d_model, num_heads, seq_le
     head_blocks = [t for t in e.figure.data if (t.name or "").startswith("head ")]
     assert len(head_blocks) == num_heads
     plotly_accepts(e.figure)
-
-
-def test_shape_explorer_flops_do_not_depend_on_num_heads():
-    flops = {h: viz.mha_sizes(64, h, 11)["flops"] for h in (1, 2, 4, 8)}
-    assert len(set(flops.values())) == 1
-    assert flops[1] == 8 * 11 * 64**2 + 4 * 11**2 * 64
 
 
 def test_shape_explorer_invalid_setting_keeps_the_figure():
@@ -201,22 +199,22 @@ def test_train_explorer_trains_shows_heads_and_ablates():
         assert len(heatmaps(e.figure)) == 4
         plotly_accepts(e.figure)
     finally:
-        W._TRAINED.clear()
+        train.forget_trained_models()
 
 
 def test_train_explorer_progress_follows_the_callback(monkeypatch):
     seen = []
-    real = W.trained_model
+    real = train.trained_model
 
     def spy(h, d, steps, seed, callback=None):
         return real(h, d, steps, seed, callback=lambda step, loss: (seen.append(step), callback(step, loss)))
 
-    monkeypatch.setattr(W, "trained_model", spy)
+    monkeypatch.setattr(train, "trained_model", spy)
     try:
         e = W.TrainExplorer(num_heads=1, d_model=8, steps=10)
         assert seen == list(range(10)) and e.progress.value == 10 and e.progress.bar_style == "success"
     finally:
-        W._TRAINED.clear()
+        train.forget_trained_models()
 
 
 @pytest.mark.parametrize(
@@ -234,7 +232,7 @@ def test_train_explorer_bad_input_gives_a_message(bad, words):
         e.set(**bad)
         assert words in e.message and e.figure is before
     finally:
-        W._TRAINED.clear()
+        train.forget_trained_models()
 
 
 # ---------------------------------------------------------------- the kernel-free figures
@@ -281,16 +279,4 @@ def test_static_train_figure_has_a_step_per_run():
         assert len(steps) == 2 and len(set(steps)) == 2 and buttons == []
         assert len(heatmaps(fig)) == 2  # opens on the last run, h = 2
     finally:
-        W._TRAINED.clear()
-
-
-def test_controls_figure_checks_its_input():
-    with pytest.raises(ValueError, match="at least one"):
-        viz.controls_figure({}, "h")
-    figs = {
-        (16, 1): viz.shape_figure(16, 1, 3),
-        (16, 2): viz.shape_figure(16, 2, 3),
-        (32, 1): viz.shape_figure(32, 1, 3),
-    }
-    with pytest.raises(ValueError, match=r"missing \[\(32, 2\)\]"):
-        viz.controls_figure(figs, "num_heads", "d_model")
+        train.forget_trained_models()

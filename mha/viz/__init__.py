@@ -1,0 +1,65 @@
+"""Plotly figures for the course, by concept, and the renderer that shows them everywhere.
+
+- ``render``: the renderer "mha" (plotly JSON + kernel-free HTML), ``setup_notebook``, rounding for stable outputs
+- ``palette``: the head colours and colour scales
+- ``parts``: fast figures as plain (data, layout), for the explorers that redraw on every slider move
+- ``heatmaps``: attention weights of one head, of h heads, and the head view of one token
+- ``shapes``: the shape of every tensor of a layer, split_heads, W_O's blocks, timings and FLOPs
+- ``training``: training curves, head roles, ablation, and the training explorer's figure
+- ``explorer``: ``controls_figure``, the slider machinery of the explorers' kernel-free figures
+
+Every figure is a ``plotly.graph_objects.Figure`` (or its plain (data, layout) parts) built from numbers
+rounded on the CPU, so a notebook's stored output is the same on a laptop CPU and on a GPU.
+``from mha import viz; viz.head_heatmaps(...)`` reaches every figure.
+"""
+
+from mha.viz.explorer import controls_figure
+from mha.viz.heatmaps import attention_heatmap, head_heatmaps, head_view_figure, head_view_parts
+from mha.viz.palette import EXPLORER_HEAD_COLOURS, HEAD_COLOURS, head_colour
+from mha.viz.parts import FigureParts, parts_figure
+from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, setup_notebook
+from mha.viz.shapes import (
+    flops_figure,
+    mha_sizes,
+    shape_figure,
+    shape_parts,
+    split_heads_figure,
+    timing_figure,
+    w_o_blocks_figure,
+)
+from mha.viz.training import (
+    head_ablation_figure,
+    head_role_figure,
+    role_winners_figure,
+    training_curves,
+    training_parts,
+)
+
+__all__ = [
+    "CourseRenderer",
+    "EXPLORER_HEAD_COLOURS",
+    "FigureParts",
+    "HEAD_COLOURS",
+    "PLOTLY_CONFIG",
+    "attention_heatmap",
+    "controls_figure",
+    "display_bundle",
+    "flops_figure",
+    "head_ablation_figure",
+    "head_colour",
+    "head_heatmaps",
+    "head_role_figure",
+    "head_view_figure",
+    "head_view_parts",
+    "mha_sizes",
+    "parts_figure",
+    "role_winners_figure",
+    "setup_notebook",
+    "shape_figure",
+    "shape_parts",
+    "split_heads_figure",
+    "timing_figure",
+    "training_curves",
+    "training_parts",
+    "w_o_blocks_figure",
+]

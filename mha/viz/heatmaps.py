@@ -1,0 +1,211 @@
+"""Heatmaps of attention weights: one head, a panel of heads, and the head view of one token.
+
+weights are (T, T) for one head or (h, T, T) for h heads (row = the token that looks, column = the token
+looked at); tokens label both axes (repeated tokens are numbered, "the", "the#2").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from mha.viz.palette import EXPLORER_HEAD_COLOURS, blues, head_colour
+from mha.viz.parts import FigureParts, axis_key, parts_figure, subplot_grid
+from mha.viz.render import rounded, unique_labels
+
+
+def attention_heatmap(weights, tokens, title: str = "Attention weights", height: int = 420) -> go.Figure:
+    """A heatmap of one head's weights (T_q, T_k): row = the token that looks, column = the token looked at."""
+    w = rounded(weights)
+    if w.ndim != 2 or w.shape != (len(tokens), len(tokens)):
+        raise ValueError(
+            f"weights must have shape ({len(tokens)}, {len(tokens)}) for {len(tokens)} tokens, got {w.shape}"
+        )
+    labels = unique_labels(tokens)
+    fig = go.Figure(
+        go.Heatmap(
+            z=w,
+            x=labels,
+            y=labels,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            colorbar=dict(title="weight"),
+            hovertemplate="%{y} looks at %{x}: %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, height=height, margin=dict(l=80, r=20, t=50, b=80))
+    fig.update_xaxes(title="key (looked at)", tickangle=-45)
+    fig.update_yaxes(title="query (looking)", autorange="reversed")
+    return fig
+
+
+def head_heatmaps(
+    weights,
+    tokens,
+    title: str = "Attention weights of each head",
+    cols: int | None = None,
+    zmax: float | None = 1.0,
+    height: int | None = None,
+) -> go.Figure:
+    """One heatmap per head, side by side, on one color scale shared by every head.
+
+    weights: (h, T, T), the weights of h heads for one sentence (row = query, column = key).
+    cols: subplots per row (default: up to 4). zmax: the top of the color scale (default 1; None = the
+    largest weight of all heads, to make small differences visible). Returns a figure with h heatmap traces.
+    """
+    from plotly.subplots import make_subplots
+
+    w = rounded(weights)
+    h = check_weights(w, tokens)
+    cols = min(h, 4) if cols is None else cols
+    if isinstance(cols, bool) or not isinstance(cols, int) or cols <= 0:
+        raise ValueError(f"cols must be a positive int, got {cols!r}")
+    cols = min(cols, h)
+    rows = -(-h // cols)  # ceil(h / cols)
+    zmax = float(w.max()) if zmax is None else zmax
+    labels = unique_labels(tokens)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"head {i + 1}" for i in range(h)],
+        horizontal_spacing=0.04,
+        vertical_spacing=0.12 if rows > 1 else 0.0,
+        shared_yaxes=True,
+    )
+    for i in range(h):
+        fig.add_trace(
+            go.Heatmap(
+                z=w[i],
+                x=labels,
+                y=labels,
+                coloraxis="coloraxis",
+                hovertemplate=f"head {i + 1}: " + "%{y} looks at %{x}: %{z:.2f}<extra></extra>",
+            ),
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
+    fig.update_layout(
+        title=title,
+        height=height or 120 + 300 * rows,
+        coloraxis=dict(colorscale="Blues", cmin=0, cmax=zmax, colorbar=dict(title="weight")),
+        margin=dict(l=80, r=20, t=80, b=40),
+    )
+    fig.update_xaxes(tickangle=-45, tickfont=dict(size=9), dtick=1)  # every token labelled
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=9), dtick=1)
+    fig.update_yaxes(title="query (looking)", col=1)
+    fig.update_xaxes(title="key (looked at)", row=rows)
+    return fig
+
+
+def check_weights(w, tokens) -> int:
+    """The number of heads h of weights w (h, T, T), T = len(tokens); else a ValueError naming the shapes."""
+    T = len(tokens)
+    if w.ndim != 3 or w.shape[1:] != (T, T) or w.shape[0] == 0:
+        raise ValueError(f"weights must have shape (h, {T}, {T}) for {T} tokens and h >= 1 heads, got {w.shape}")
+    return w.shape[0]
+
+
+def heatmap_trace(w_i, labels, i: int, axes: dict) -> dict:
+    """The heatmap (a plain dict) of head i's weights w_i (T, T) on the shared "coloraxis", in subplot ``axes``."""
+    return dict(
+        type="heatmap",
+        z=w_i.tolist(),
+        x=labels,
+        y=labels,
+        coloraxis="coloraxis",
+        hovertemplate=f"head {i + 1}: " + "%{y} looks at %{x}: %{z:.2f}<extra></extra>",
+        **axes,
+    )
+
+
+def style_heatmap_axes(layout: dict, axes: dict, first_col: bool) -> None:
+    """Tilt and shrink the token labels of one heatmap subplot; only the first column shows the query labels."""
+    layout[axis_key(axes["xaxis"])].update(tickangle=-45, tickfont=dict(size=9))
+    layout[axis_key(axes["yaxis"])].update(autorange="reversed", tickfont=dict(size=9), showticklabels=first_col)
+
+
+def head_view_parts(weights, tokens, query: int, title: str | None = None, cols: int | None = None) -> FigureParts:
+    """The FigureParts (data, layout) of ``head_view_figure``, as plain dicts and lists (fast to build)."""
+    w = rounded(weights)
+    h = check_weights(w, tokens)
+    T = len(tokens)
+    if isinstance(query, bool) or not isinstance(query, (int, np.integer)) or not 0 <= query < T:
+        raise ValueError(f"query must be a token index from 0 to {T - 1}, got {query!r}")
+    query = int(query)
+    cols = min(h, 4) if cols is None else max(1, min(int(cols), h))
+    rows = -(-h // cols)  # ceil(h / cols)
+    labels = unique_labels(tokens)
+    layout, axes = subplot_grid(
+        rows=rows + 1,
+        cols=cols,
+        specs=[[{"colspan": cols}] + [None] * (cols - 1)] + [[{}] * cols for _ in range(rows)],
+        row_heights=[1.15] + [1.0] * rows,
+        vertical_spacing=0.3 / (rows + 1),
+        horizontal_spacing=0.05,
+        subplot_titles=["head view"] + [f"head {i + 1}" for i in range(h)],
+    )
+    layout["annotations"][0]["text"] = f"what '{labels[query]}' looks at: one line per head, thicker = more weight"
+    # the head view: the looking token at x = 0, the tokens looked at x = 1, token t at y = -t
+    data = [
+        dict(
+            type="scatter",
+            x=[0] * T + [1] * T,
+            y=[-t for t in range(T)] * 2,
+            mode="text",
+            text=labels + labels,
+            textposition=["middle left"] * T + ["middle right"] * T,
+            textfont=dict(color=["#bbbbbb"] * query + ["black"] + ["#bbbbbb"] * (T - query - 1) + ["black"] * T),
+            showlegend=False,
+            hoverinfo="skip",
+            xaxis="x",
+            yaxis="y",
+        )
+    ]
+    spread = 0.5 / max(h, 2)  # the heads' line ends fan out a little around each token
+    lines = []
+    for i in range(h):
+        ends = [round(-t + (i - (h - 1) / 2) * spread, 4) for t in range(T)]
+        row = w[i, query]  # (T,)
+        for t in range(T):
+            lines.append(
+                dict(
+                    type="line", x0=0.02, y0=-query, x1=0.98, y1=ends[t], layer="below",  # on axes x and y
+                    line=dict(color=head_colour(i, EXPLORER_HEAD_COLOURS), width=round(0.5 + 7 * float(row[t]), 1)),
+                    opacity=round(0.06 + 0.94 * float(row[t]), 2),
+                )
+            )  # fmt: skip
+        data.append(  # a dot at each line's end: the hover text and the legend entry of head i
+            dict(
+                type="scatter", x=[0.97] * T, y=ends, mode="markers", name=f"head {i + 1}",
+                marker=dict(color=head_colour(i, EXPLORER_HEAD_COLOURS), size=6),
+                hovertext=[f"head {i + 1}: {labels[query]} -> {labels[t]}: {row[t]:.2f}" for t in range(T)],
+                hoverinfo="text", xaxis="x", yaxis="y",
+            )
+        )  # fmt: skip
+    layout["xaxis"].update(visible=False, range=[-0.7, 1.7], fixedrange=True)
+    layout["yaxis"].update(visible=False, range=[-T + 0.4, 0.6], fixedrange=True)
+    for i in range(h):
+        ax = axes[i // cols + 1][i % cols]
+        data.append(heatmap_trace(w[i], labels, i, ax))
+        style_heatmap_axes(layout, ax, i % cols == 0)
+    layout.update(
+        title=dict(text=title or f"{h} head{'s' if h > 1 else ''} read the same sentence", x=0.02),
+        height=440 + 260 * rows,
+        shapes=lines,
+        coloraxis=dict(colorscale=blues(), cmin=0, cmax=1, colorbar=dict(title=dict(text="weight"), len=0.45, y=0.2)),
+        legend=dict(x=1.0, xanchor="left", y=1.0, yanchor="top"),
+        margin=dict(l=70, r=20, t=100, b=50),
+        plot_bgcolor="white",
+    )
+    return data, layout
+
+
+def head_view_figure(weights, tokens, query: int, title: str | None = None, cols: int | None = None) -> go.Figure:
+    """A head view of one token above one heatmap per head.
+
+    weights: (h, T, T), one sentence's attention weights (row = query, column = key); query: a token index.
+    Top: the token ``query`` (left) joined to every token (right) by one line per head; a line's width and
+    opacity grow with its weight. Below: the heads' heatmaps on one color scale from 0 to 1.
+    """
+    return parts_figure(*head_view_parts(weights, tokens, query, title, cols))
