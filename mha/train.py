@@ -10,6 +10,7 @@ match everywhere. Pass ``device="cuda"`` (or ``mha.get_device()``) to train else
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -23,6 +24,7 @@ __all__ = [
     "TinyAttentionModel",
     "TwoLayerAttentionModel",
     "TrainResult",
+    "one_thread",
     "train",
     "evaluate",
     "attention_weights",
@@ -248,6 +250,18 @@ def train(
     return TrainResult(model, losses, accuracies, seed, num_heads, d_model, steps, lr, config)
 
 
+@contextmanager
+def one_thread():
+    """Run the block on one CPU thread (then restore the count): for these tiny models one thread is fastest,
+    many times so on a busy machine, and it sums in a fixed order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _model_of(model):
     return model.model if isinstance(model, TrainResult) else model
 
@@ -260,7 +274,8 @@ def evaluate(model, task: Task, head_mask=None) -> float:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    logits, _ = model(task.ids.to(device), head_mask=head_mask)
+    with one_thread():
+        logits, _ = model(task.ids.to(device), head_mask=head_mask)
     model.train(was_training)
     return _accuracy(logits, task.targets.to(device))
 
@@ -272,7 +287,8 @@ def attention_weights(model, ids) -> torch.Tensor:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    _, weights = model(ids.to(device))
+    with one_thread():
+        _, weights = model(ids.to(device))
     model.train(was_training)
     return weights.cpu()
 
@@ -531,8 +547,9 @@ def head_contributions(model, ids, layer: int = 0) -> torch.Tensor:
         attn = _attention_of(model)
         x = model.tok_emb(ids) + model.pos_emb(torch.arange(ids.shape[1], device=device))  # (B, T, d_model)
     h = attn.num_heads
-    off = attn(x, head_mask=torch.zeros(h, device=device))[0]  # (B, T, d_model): only W_O's bias
-    alone = [attn(x, head_mask=torch.eye(h, device=device)[i])[0] - off for i in range(h)]
+    with one_thread():
+        off = attn(x, head_mask=torch.zeros(h, device=device))[0]  # (B, T, d_model): only W_O's bias
+        alone = [attn(x, head_mask=torch.eye(h, device=device)[i])[0] - off for i in range(h)]
     return torch.stack(alone, dim=1).cpu()  # (B, h, T, d_model)
 
 

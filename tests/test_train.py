@@ -53,7 +53,9 @@ def test_training_is_reproducible(task):
 
 def test_training_restores_thread_count(task):
     threads = torch.get_num_threads()
-    train(task, num_heads=1, d_model=8, steps=2)
+    result = train(task, num_heads=1, d_model=8, steps=2)
+    assert torch.get_num_threads() == threads
+    evaluate(result, task)  # evaluation runs on one thread too, and gives the count back
     assert torch.get_num_threads() == threads
 
 
