@@ -3,6 +3,7 @@
     python -m mha.course student OUT_DIR            # notebooks without solutions, into OUT_DIR
     python -m mha.course grade PATH... [--out DIR]  # run submissions, print and save a table of points
     python -m mha.course list                       # the exercises and their points
+    python -m mha.course gradescope OUT.zip         # a Gradescope autograder (see mha.gradescope)
 
 A solution is a code cell tagged ``solution``. The student version replaces it by a stub that keeps the
 function's signature and docstring and raises ``NotImplementedError`` with a hint (a value becomes ``...``).
@@ -387,12 +388,18 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
 
 
 def grade_file(
-    path: Path, timeout: float = 300, cell_timeout: float = 60, limits: Limits | None = None, salt: int | None = None
+    path: Path,
+    timeout: float = 300,
+    cell_timeout: float = 60,
+    limits: Limits | None = None,
+    salt: int | None = None,
+    notebook: str | None = None,
 ) -> Submission:
     """Grade one submitted notebook. Never raises and never writes to ``path``.
 
     limits: what the submission may use (``timeout`` and ``cell_timeout`` are used when it is None); salt: the
-    grading run's secret mixed into the checks' inputs (a fresh one when None).
+    grading run's secret mixed into the checks' inputs (a fresh one when None); notebook: grade the file as this
+    course notebook ("04"), whatever its name says.
     """
     import nbformat
 
@@ -407,7 +414,7 @@ def grade_file(
     except Exception as e:  # not JSON, not UTF-8, not a notebook
         reason = f"not a valid notebook ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
         nb = None
-    number = notebook_number(path, nb)
+    number = f"{int(notebook):02d}" if notebook else notebook_number(path, nb)
     sub = Submission(str(path), number)
     results = []
     if reason:
@@ -435,7 +442,12 @@ def grade_file(
 
 
 def grade_files(
-    files: list[Path], timeout: float = 300, cell_timeout: float = 60, jobs: int = 1, limits: Limits | None = None
+    files: list[Path],
+    timeout: float = 300,
+    cell_timeout: float = 60,
+    jobs: int = 1,
+    limits: Limits | None = None,
+    notebook: str | None = None,
 ) -> list[Submission]:
     """Grade many notebooks, ``jobs`` kernels at a time; the result is in the order of ``files``.
 
@@ -446,7 +458,7 @@ def grade_files(
 
     def one(path: Path) -> Submission:
         print(f"grading {path} ...", file=sys.stderr, flush=True)
-        return grade_file(path, limits=limits, salt=salt)
+        return grade_file(path, limits=limits, salt=salt, notebook=notebook)
 
     if jobs <= 1 or len(files) <= 1:
         return [one(p) for p in files]
@@ -509,6 +521,11 @@ def _write_reports(subs: list[Submission], out_dir: Path) -> tuple[Path, Path]:
 # ---------------------------------------------------------------- command line
 
 
+def known_notebooks() -> set[str]:
+    """The course notebooks that have exercises ("01", ..., "08")."""
+    return {e.notebook for e in EXERCISES.values()}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mha.course",
@@ -517,7 +534,7 @@ def _parser() -> argparse.ArgumentParser:
         "  python -m mha.course grade submissions/ --out grades/\n  python -m mha.course list",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{student,grade,list}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{student,grade,gradescope,list}")
     p = sub.add_parser(
         "student",
         help="write the notebooks without their solutions",
@@ -543,6 +560,21 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--cpu-seconds", type=int, default=Limits.cpu_seconds, help="CPU time per kernel, s (default: %(default)s)"
     )
+    g.add_argument("--notebook", help="grade every file as this course notebook (e.g. 04), whatever its name")
+    z = sub.add_parser(
+        "gradescope",
+        help="build a Gradescope autograder zip",
+        description="Write a zip to upload as a Gradescope programming assignment's autograder: setup.sh, "
+        "run_autograder, requirements.txt and the package. Each submission is graded like `grade` does, in its "
+        "own container, and gets one test per exercise in results.json.",
+    )
+    z.add_argument("out_zip", metavar="OUT.zip", help="the zip to write")
+    z.add_argument(
+        "--notebook", action="append", default=[], help="a notebook the assignment covers, e.g. 04 (repeatable)"
+    )
+    z.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: %(default)s)")
+    z.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default: %(default)s)")
+    z.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="memory per kernel, MB")
     sub.add_parser("list", help="list the exercises and their points", description="List the exercises.")
     return parser
 
@@ -563,6 +595,22 @@ def main(argv: list[str] | None = None) -> int:
         written = write_student_versions(out_dir, source)
         print(f"wrote {len(written)} student notebooks to {out_dir}")
         return 0
+    if args.command == "gradescope":
+        from mha import gradescope
+
+        known = known_notebooks()
+        numbers = [f"{int(n):02d}" if n.isdigit() else n for n in args.notebook]
+        if any(n not in known for n in numbers):
+            parser.error(f"--notebook must be one of {', '.join(sorted(known))}")
+        options = ["--timeout", f"{args.timeout:g}", "--cell-timeout", f"{args.cell_timeout:g}"]
+        options += ["--memory-mb", str(args.memory_mb)]
+        out = gradescope.build_zip(Path(args.out_zip), numbers, options)
+        print(f"wrote {out}: upload it as the autograder of a Gradescope programming assignment")
+        return 0
+    if args.notebook is not None and (
+        not args.notebook.isdigit() or f"{int(args.notebook):02d}" not in known_notebooks()
+    ):
+        parser.error(f"--notebook must be one of {', '.join(sorted(known_notebooks()))}")
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         parser.error(f"no such file or folder: {', '.join(missing)}")
@@ -572,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         parser.error(f"no notebooks (*.ipynb) found in {', '.join(args.paths)}")
     limits = Limits(args.timeout, args.cell_timeout, args.memory_mb, args.cpu_seconds)
-    subs = grade_files(files, jobs=args.jobs, limits=limits)
+    subs = grade_files(files, jobs=args.jobs, limits=limits, notebook=args.notebook)
     _print_table(subs)
     csv_path, json_path = _write_reports(subs, Path(args.out))
     print(f"\nwrote {csv_path} and {json_path}")

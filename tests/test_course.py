@@ -293,3 +293,49 @@ def test_list_command(capsys):
     assert course.main(["list"]) == 0
     out = capsys.readouterr().out
     assert all(e in out for e in EXERCISES)
+
+
+# ---------------------------------------------------------------- the Gradescope autograder
+
+
+def test_gradescope_zip_grades_like_the_local_grader(tmp_path, capsys):
+    """The zip, unpacked into Gradescope's layout under a root of our own, grades each submission in its own
+    'container' (root) like the local grader: the solution to full marks, a mistaken one to the same points."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    assert course.main(["gradescope", str(tmp_path / "autograder.zip"), "--notebook", "8", "--cell-timeout", "30"]) == 0
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
+        names = set(z.namelist())
+        assert {"setup.sh", "run_autograder", "requirements.txt", "package/mha/grading.py"} <= names
+        assert "torch" in z.read("requirements.txt").decode()
+    mistaken = solution_notebook()
+    first = next(c for c in mistaken.cells if "solution" in c.metadata.get("tags", []))
+    first.source = "def block_param_count(d_model):\n    return 12 * d_model**2 + 9 * d_model  # no LayerNorms\n"
+    cases = {"solution": solution_notebook(), "mistaken": mistaken, "nothing": None}
+    runs = {}
+    for name, nb in cases.items():
+        root = tmp_path / name
+        (root / "submission").mkdir(parents=True)
+        with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
+            z.extractall(root / "source")
+        (root / "source" / "run_autograder").chmod(0o755)
+        if nb is not None:
+            _write(root / "submission", "homework.ipynb", nb)  # any name: the zip knows its notebook
+        env = {**os.environ, "MHA_GRADESCOPE_ROOT": str(root), "MHA_PYTHON": sys.executable}
+        runs[name] = subprocess.Popen([str(root / "source" / "run_autograder")], env=env)
+    for name, process in runs.items():
+        assert process.wait(timeout=300) == 0, name
+    results = {name: json.loads((tmp_path / name / "results" / "results.json").read_text()) for name in cases}
+    assert results["solution"]["score"] == 2 and all(t["status"] == "passed" for t in results["solution"]["tests"])
+    assert results["nothing"]["score"] == 0 and [t["number"] for t in results["nothing"]["tests"]] == ["08.1", "08.2"]
+    assert "not submitted" in results["nothing"]["tests"][0]["output"]
+    local = course.grade_file(tmp_path / "mistaken" / "submission" / "homework.ipynb", notebook="08")
+    tests = results["mistaken"]["tests"]
+    assert results["mistaken"]["score"] == local.points == 1
+    assert [(t["number"], t["score"], t["output"]) for t in tests] == [
+        (g.exercise, g.points, g.feedback) for g in local.grades
+    ]
+    assert "LayerNorm" in tests[0]["output"]
