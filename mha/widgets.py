@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import math
 import operator
-from contextlib import contextmanager
 
 import ipywidgets as widgets
 import torch
@@ -63,17 +62,6 @@ def _int_setting(name: str, value, low: int = 1, high: int | None = None) -> int
         return check_positive_int(name, value, low, high)
     except (TypeError, ValueError) as err:
         raise SettingError(str(err)) from None
-
-
-@contextmanager
-def _one_thread():
-    """Run tiny tensor work on one CPU thread: with several, waking the threads costs more than the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class _Explorer:
@@ -134,7 +122,7 @@ class _Explorer:
                 raise SettingError(f"unknown setting {', '.join(unknown)}; the settings are {', '.join(self.defaults)}")
             for name, value in params.items():  # each value alone: a bad one is not stored
                 self.params[name] = self._check(name, value)
-            with _one_thread():
+            with train.one_thread():  # tiny tensor work: one CPU thread is fastest
                 parts = self._draw(dict(self.params))
         except SettingError as err:
             self._show_message(str(err))
@@ -528,7 +516,7 @@ class TrainExplorer(_Explorer):
     def static_figure(head_counts=(1, 2, 4), d_model: int = 16, steps: int = TRAINING.steps, seed: int = TRAINING.seed):
         """The explorer without a kernel: a slider over precomputed training runs, one per head count."""
         figures = {}
-        with _one_thread():
+        with train.one_thread():  # tiny tensor work: one CPU thread is fastest
             for h in head_counts:
                 figures[h] = viz.parts_figure(*_training_parts(train.trained_model(h, d_model, steps, seed)))
         return viz.controls_figure(figures, "num_heads", active=head_counts[-1])
