@@ -200,6 +200,7 @@ class Submission:
     grades: list[Grade] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timing: dict[str, float] = field(default_factory=dict)  # seconds: kernel start, learner's cells, grading
 
     @property
     def points(self) -> float:
@@ -268,7 +269,7 @@ def _death(client, limits: Limits) -> str:
     return f"the kernel ended (exit status {code}): a cell called os._exit, crashed, or ran out of memory"
 
 
-def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: int):
+def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: int, timing: dict | None = None):
     """Execute nb in a fresh, limited kernel, then grade it: (the checks' results, notes about what went wrong).
 
     The learner's cells run first; the checks then run in this process (``mha.grading.grade_notebook``), on values
@@ -356,6 +357,8 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
         return found
 
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the kernel's own log lines
+    timing = timing if timing is not None else {}
+    clock = time.monotonic()
     with client.setup_kernel(env=env, cwd=str(workdir), **quiet):
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
         if pid is None:
@@ -363,6 +366,7 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
         _limit_kernel(pid, limits)
         client.timeout = 300
         run_cell(warm_up, len(nb.cells) - 1)
+        timing["start"], clock = round(time.monotonic() - clock, 2), time.monotonic()
         for index, cell in code_cells:
             if dead:
                 break
@@ -379,7 +383,9 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
                 if out.get("output_type") == "error" and errors < 3 and out.get("ename") != "KeyboardInterrupt":
                     errors += 1
                     notes.append(f"cell {index} raised {out.get('ename')}: {str(out.get('evalue'))[:120]}")
+        timing["cells"], clock = round(time.monotonic() - clock, 2), time.monotonic()
         results = grading.grade_notebook(number, ask, salt) if number else []
+        timing["grading"] = round(time.monotonic() - clock, 2)
     if client.dropped_bytes > 1_000_000:
         notes.append(f"printed {client.dropped_bytes / 1e6:.0f} MB of output (ignored)")
     sources = [(i, str(c.get("source", ""))) for i, c in code_cells]
@@ -424,7 +430,7 @@ def grade_file(
     else:
         with tempfile.TemporaryDirectory(prefix="mha-grade-") as tmp:
             try:
-                results, notes = _run_notebook(nb, number, Path(tmp), limits, salt)
+                results, notes = _run_notebook(nb, number, Path(tmp), limits, salt, sub.timing)
                 sub.notes += notes
             except Exception as e:  # a kernel that does not start, a broken cell structure, ...
                 sub.notes.append(f"could not run the notebook ({type(e).__name__}: {str(e)[:160]})")
@@ -508,6 +514,7 @@ def _write_reports(subs: list[Submission], out_dir: Path) -> tuple[Path, Path]:
                 "points": s.points,
                 "max_points": s.max_points,
                 "seconds": s.seconds,
+                "timing": s.timing,
                 "notes": s.notes,
                 "exercises": [asdict(g) for g in s.grades],
             }
