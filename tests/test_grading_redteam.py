@@ -329,3 +329,30 @@ def test_every_exercise_replays_with_salted_inputs(tmp_path):
         for result in results:
             if result.exercise in names:
                 assert result.passed, result
+
+
+def test_inputs_are_new_in_every_grading_run(tmp_path):
+    """The kernel sees the checks' inputs only when the grader sends them, and they change with the run's salt."""
+    import torch
+
+    from mha.exercises import engine
+
+    seen = {}
+    for salt in (None, 1, 2):
+        sent = []
+        namespace = {"layer_norm": lambda x, eps=1e-5: torch.nn.functional.layer_norm(x, x.shape[-1:], eps=eps)}
+        inner = grading.in_process_ask(namespace, tmp_path / str(salt))
+        (tmp_path / str(salt)).mkdir()
+
+        def ask(requests, inner=inner, sent=sent):
+            sent += [r["args"][0] for r in requests if r["kind"] == "call" and r["name"] == "layer_norm"]
+            return inner(requests)
+
+        results = grading.grade_notebook("08", ask, salt=salt)
+        assert results[1].passed and len(sent) == 3  # three shapes, one call each, asked once each
+        seen[salt] = sent[0]
+    assert not torch.equal(seen[1], seen[2]) and not torch.equal(seen[None], seen[1])
+    with engine.salted_inputs(None):
+        assert torch.equal(engine.randn(engine.generator(702), 2, 5, 8), engine.randn(engine.generator(702), 2, 5, 8))
+    with engine.salted_inputs(7):
+        assert engine.numpy_rng(1).normal() != engine.numpy_rng(2).normal()

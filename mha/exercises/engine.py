@@ -309,6 +309,14 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def numpy_rng(seed: int) -> np.random.Generator:
+    """A NumPy generator of its own for one check, salted like ``generator`` while the grader draws inputs."""
+    salt = _INPUT_SALT[0]
+    if salt is not None:
+        seed = (seed * 1_000_003 + salt) % (2**63 - 1)
+    return np.random.default_rng(seed)
+
+
 @contextmanager
 def salted_inputs(salt: int | None):
     """Within the block, every check's ``generator(seed)`` also depends on ``salt`` (None: the course's inputs)."""
