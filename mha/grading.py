@@ -120,7 +120,11 @@ def _outcome_of_call(fn, args, rng_state, time_limit: float) -> tuple:
     except NotImplementedError:
         return ("not done",)
     except BaseException as e:  # SystemExit and KeyboardInterrupt included: the learner's, reported by name
-        return ("raised", type(e).__name__[:80], str(e)[:500])
+        try:
+            message = str(e)[:500]
+        except BaseException:  # an exception whose __str__ fails
+            message = ""
+        return ("raised", str(type(e).__name__)[:80], message if type(message) is str else "")
     return _outcome_of_value(result)
 
 

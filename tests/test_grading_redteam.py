@@ -356,3 +356,28 @@ def test_inputs_are_new_in_every_grading_run(tmp_path):
         assert torch.equal(engine.randn(engine.generator(702), 2, 5, 8), engine.randn(engine.generator(702), 2, 5, 8))
     with engine.salted_inputs(7):
         assert engine.numpy_rng(1).normal() != engine.numpy_rng(2).normal()
+
+
+def test_the_grader_gives_the_feedback_of_the_check_cell(tmp_path, capsys):
+    """Replayed in the grader, a check names the same mistake as in the learner's notebook; errors and unfinished
+    functions are reported the same way."""
+    import torch
+
+    import mha.exercises
+
+    namespace = {}
+    exec(WRONG_LAYER_NORM, namespace)
+    namespace["block_param_count"] = lambda d: (_ for _ in ()).throw(ValueError("view size is not compatible"))
+    results = grading.grade_notebook("08", grading.in_process_ask(namespace, tmp_path), salt=None)
+    in_cell = mha.exercises.check_layer_norm(namespace["layer_norm"])
+    assert results[1].status == in_cell.status == "wrong" and results[1].feedback == in_cell.feedback
+    assert results[0].status == "error" and "ValueError" in results[0].feedback and "contiguous" in results[0].feedback
+
+    def not_done(x, eps=1e-5):
+        raise NotImplementedError("Exercise 08.2")
+
+    (tmp_path / "2").mkdir()
+    namespace = {"layer_norm": not_done, "block_param_count": ...}
+    results = grading.grade_notebook("08", grading.in_process_ask(namespace, tmp_path / "2"), salt=3)
+    assert [r.status for r in results] == ["not done", "not done"]
+    assert torch.is_tensor(grading.plain(torch.ones(2)))
