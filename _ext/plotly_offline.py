@@ -1,26 +1,77 @@
-"""Sphinx extension: serve plotly.js from the book itself, so figures draw offline.
+"""Sphinx extension: plotly.js from the book itself, only on pages with figures, after the text has painted.
 
-Notebook outputs made by ``mha.viz.CourseRenderer`` carry a ``text/html`` part that calls
-``Plotly.newPlot``; this extension copies the ``plotly.min.js`` of the installed plotly package
-into the built site's ``_static`` folder and loads it on every page (no CDN, no crossorigin).
+Notebook outputs made by the course's renderer (``mha.viz``) carry a ``text/html`` part: a div and an inline
+script that calls ``Plotly.newPlot``. Loading plotly.js in the head of every page would block every page's first
+paint on a multi-megabyte script, figures or not. Instead, on each page that has a figure:
+
+- a small inline loader (``window.mhaWhenPlotly``) is put before the page's content; it starts loading plotly.js
+  once the HTML is parsed (a script inserted by code never blocks rendering) and runs the queued figures when it
+  has arrived;
+- every inline ``Plotly.newPlot`` script of the page is wrapped in ``mhaWhenPlotly(function () {...})``.
+
+Pages without a figure load no plotly.js at all. The bundle is plotly.js's "cartesian" partial bundle (scatter,
+bar, heatmap, sliders and menus: all the course draws), a third of the full one; it is kept in ``_ext/static``
+with its licence, and ``tests/test_book_assets.py`` checks that its version is the one plotly.py writes figures for.
 """
 
+import re
 import shutil
 from pathlib import Path
 
-import plotly
+STATIC = Path(__file__).parent / "static"
+BUNDLE = "plotly-cartesian.min.js"
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+# plotly.py writes `<script>` (7.x) or `<script type="text/javascript">` (5.x) around `window.PLOTLYENV=...newPlot(...)`
+_FIGURE_SCRIPT = re.compile(
+    r'<script(?: type="text/javascript")?>(\s*window\.PLOTLYENV=.*?Plotly\.newPlot\(.*?)</script>', re.S
+)
+
+_LOADER = """<script>
+(function () {
+  var queue = [], ready = false;
+  window.mhaWhenPlotly = function (draw) { if (ready) { draw(); } else { queue.push(draw); } };
+  function load() {
+    var s = document.createElement("script");
+    s.src = "%s";
+    s.onload = function () { ready = true; queue.splice(0).forEach(function (draw) { draw(); }); };
+    document.head.appendChild(s);
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", load); } else { load(); }
+})();
+</script>
+"""
 
 
-def _copy_plotly_js(app, exception):
+def bundle_version(path: Path = STATIC / BUNDLE) -> str:
+    """The plotly.js version written in the bundle's header comment (e.g. "4.1.1")."""
+    head = path.read_text(encoding="utf-8", errors="replace")[:400]
+    match = re.search(r"plotly\.js \([^)]*\) v(\d+\.\d+\.\d+)", head)
+    if not match:
+        raise ValueError(f"{path} does not start with a plotly.js version comment")
+    return match.group(1)
+
+
+def defer_figures(body: str, bundle_url: str) -> str:
+    """The page body with its figure scripts queued behind the loader (unchanged when it has no figure)."""
+    if "Plotly.newPlot(" not in body:
+        return body
+    wrapped = _FIGURE_SCRIPT.sub(r"<script>mhaWhenPlotly(function () {\1});</script>", body)
+    return _LOADER % bundle_url + wrapped
+
+
+def _page_context(app, pagename, templatename, context, doctree):
+    if "body" in context:
+        context["body"] = defer_figures(context["body"], context["pathto"]("_static/" + BUNDLE, 1))
+
+
+def _copy_bundle(app, exception):
     if exception is None and app.builder.format == "html":
         static = Path(app.outdir) / "_static"
         static.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PLOTLY_JS, static / "plotly.min.js")
+        shutil.copyfile(STATIC / BUNDLE, static / BUNDLE)
 
 
 def setup(app):
-    app.add_js_file("plotly.min.js", priority=100)
-    app.connect("build-finished", _copy_plotly_js)
+    app.connect("html-page-context", _page_context)
+    app.connect("build-finished", _copy_bundle)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

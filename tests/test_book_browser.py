@@ -10,6 +10,8 @@ to anything but 127.0.0.1 is blocked. On each page it checks:
 - every piece of math is typeset by MathJax (served by the book itself) without TeX errors;
 - every link to a page or anchor of the book resolves;
 - hidden content (exercise solutions, hidden cells) is hidden until its toggle is clicked, then visible;
+- axe-core finds no accessibility violation, in the theme's light and in its dark mode; every figure has a name,
+  a one-sentence description and its numbers as tables (added by ``_ext/figure_text.py``);
 - a full-page screenshot goes to ``<book>/../screenshots/`` (``_build/screenshots/``) for a person to look at.
 
 Where Chromium or playwright is missing, or the book is not built, the tests are skipped with the reason;
@@ -416,6 +418,7 @@ def test_page_in_browser(open_page, server, rel, record_property):
 
     n_links = _check_links(page, server, problems)
     n_toggles = _check_toggles(page, problems)
+    _check_accessibility(page, problems)
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
@@ -488,3 +491,49 @@ def test_mathjax_is_served_by_the_book():
         remote = re.findall(r'<script[^>]+src="(https?://[^"]+)"', html)
         assert not remote, f"{rel} loads scripts from the internet: {remote}"
     assert (BOOK / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+
+
+# ---------------------------------------------------------------- accessibility
+
+FIGURE_TEXT_ALTERNATIVES_JS = f"""() => {FIGURES_JS}.map(gd => {{
+    const described = document.getElementById(gd.getAttribute('aria-describedby') || '');
+    const data = document.querySelector(`details.mha-figure-data[data-figure="${{gd.id}}"]`);
+    return {{id: gd.id, role: gd.getAttribute('role'), name: gd.getAttribute('aria-label') || '',
+             description: described ? described.textContent.trim() : '',
+             tables: data ? data.querySelectorAll('table').length : 0,
+             cells: data ? data.querySelectorAll('td').length : 0}};
+}})"""
+
+
+def _axe_script() -> str:
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        _skip_or_fail("the python package axe-playwright-python is not installed (pip install -r requirements.txt)")
+    return Axe().axe_script
+
+
+def _check_accessibility(page, problems: list[str]) -> None:
+    """axe-core (WCAG 2.1 A and AA rules and best practices) finds nothing, in the theme's light and dark mode;
+    every figure is named and described, and its numbers are in tables a screen reader can read."""
+    axe = _axe_script()
+    for mode in ("light", "dark"):
+        page.evaluate(
+            f"document.documentElement.dataset.theme = '{mode}'; document.documentElement.dataset.mode = '{mode}'"
+        )
+        page.wait_for_timeout(200)  # the theme's colours change through CSS variables
+        violations = page.evaluate(
+            axe
+            + """; axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(v => ({
+                  id: v.id, impact: v.impact, help: v.help,
+                  where: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"""
+        )
+        problems += [f"axe, {mode} mode: {v['id']} ({v['impact']}): {v['help']} at {v['where']}" for v in violations]
+    page.evaluate("document.documentElement.dataset.theme = 'light'; document.documentElement.dataset.mode = 'light'")
+    for fig in page.evaluate(FIGURE_TEXT_ALTERNATIVES_JS):
+        if fig["role"] != "figure" or not fig["name"].strip() or fig["name"] == "Figure":
+            problems.append(f"figure {fig['id']} has no accessible name: {fig}")
+        if len(fig["description"]) < 20:
+            problems.append(f"figure {fig['id']} has no description: {fig}")
+        if not (fig["tables"] and fig["cells"]):
+            problems.append(f"figure {fig['id']} has no table of its numbers: {fig}")
