@@ -4,6 +4,7 @@
     python -m mha.course grade PATH... [--out DIR]  # run submissions, print and save a table of points
     python -m mha.course list                       # the exercises and their points
     python -m mha.course gradescope OUT.zip         # a Gradescope autograder (see mha.gradescope)
+    python -m mha.course classroom OUT_DIR --notebook 04  # a GitHub Classroom template (mha.classroom)
 
 A solution is a code cell tagged ``solution``. The student version replaces it by a stub that keeps the
 function's signature and docstring and raises ``NotImplementedError`` with a hint (a value becomes ``...``).
@@ -541,7 +542,7 @@ def _parser() -> argparse.ArgumentParser:
         "  python -m mha.course grade submissions/ --out grades/\n  python -m mha.course list",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{student,grade,gradescope,list}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{student,grade,gradescope,classroom,list}")
     p = sub.add_parser(
         "student",
         help="write the notebooks without their solutions",
@@ -582,6 +583,16 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: %(default)s)")
     z.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default: %(default)s)")
     z.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="memory per kernel, MB")
+    c = sub.add_parser(
+        "classroom",
+        help="write a GitHub Classroom template repository",
+        description="Write a template repository for a GitHub Classroom assignment: the student version of the "
+        "chosen notebooks and a workflow that grades them on every push, one autograding test per exercise.",
+    )
+    c.add_argument("out_dir", metavar="OUT_DIR", help="folder of the template repository (created)")
+    c.add_argument("--notebook", action="append", required=True, help="a notebook of the assignment, e.g. 04")
+    c.add_argument("--package", default=None, help="pip requirement for the course's package (default: the repository)")
+    c.add_argument("--source", default=str(NOTEBOOKS), help="folder of the course notebooks (default: %(default)s)")
     sub.add_parser("list", help="list the exercises and their points", description="List the exercises.")
     return parser
 
@@ -601,6 +612,30 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("OUT_DIR must not be the source folder: the solutions would be overwritten")
         written = write_student_versions(out_dir, source)
         print(f"wrote {len(written)} student notebooks to {out_dir}")
+        return 0
+    if args.command == "classroom":
+        from mha import classroom
+
+        numbers = [f"{int(n):02d}" if n.isdigit() else n for n in args.notebook]
+        if any(n not in known_notebooks() for n in numbers):
+            parser.error(f"--notebook must be one of {', '.join(sorted(known_notebooks()))}")
+        out_dir, source = Path(args.out_dir), Path(args.source)
+        import nbformat
+
+        for number in numbers:
+            path = next((p for p in sorted(source.glob(f"{number}_*.ipynb"))), None)
+            if path is None:
+                parser.error(f"no notebook {number}_*.ipynb in {source}")
+            nb = student_version(nbformat.read(path, as_version=4), number)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, out_dir / path.name)
+        exercises = [e for n in numbers for e in exercises_for(n)]
+        grade_args = f"--notebook {numbers[0]}" if len(numbers) == 1 else ""
+        text = classroom.workflow(exercises, args.package or classroom.PACKAGE_SPEC, grade_args)
+        workflow = out_dir / ".github" / "workflows" / "classroom.yml"
+        workflow.parent.mkdir(parents=True, exist_ok=True)
+        workflow.write_text(text, encoding="utf-8")
+        print(f"wrote the template repository {out_dir}: {len(numbers)} notebook(s) and {workflow}")
         return 0
     if args.command == "gradescope":
         from mha import gradescope

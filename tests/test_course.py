@@ -339,3 +339,43 @@ def test_gradescope_zip_grades_like_the_local_grader(tmp_path, capsys):
         (g.exercise, g.points, g.feedback) for g in local.grades
     ]
     assert "LayerNorm" in tests[0]["output"]
+
+
+# ---------------------------------------------------------------- the GitHub Classroom template
+
+
+def test_classroom_template(tmp_path, capsys):
+    """The template holds the student notebook and a workflow: grade once, one test per exercise with its points;
+    each test's command exits 0 exactly when the grader gave the exercise all its points."""
+    import subprocess
+    import sys
+
+    yaml = pytest.importorskip("yaml")
+    out = tmp_path / "template"
+    assert course.main(["classroom", str(out), "--notebook", "8"]) == 0
+    student = nbformat.read(out / "08_whats_next.ipynb", as_version=4)
+    assert student.metadata["mha_course"]["version"] == "student"
+    steps = yaml.safe_load((out / ".github" / "workflows" / "classroom.yml").read_text())["jobs"]["grade"]["steps"]
+    grade = next(s for s in steps if s.get("name") == "Grade the notebooks")
+    assert "python -m mha.course grade ." in grade["run"] and "--notebook 08" in grade["run"]
+    tests = [s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-command-grader")]
+    assert [(s["id"], s["with"]["max-score"]) for s in tests] == [("ex-08-1", 1), ("ex-08-2", 1)]
+    assert steps[-1]["with"]["runners"] == "ex-08-1,ex-08-2"
+    temp = tmp_path / "runner"
+    (temp / "grades").mkdir(parents=True)
+    exercises = [
+        {"exercise": "08.1", "points": 1.0, "max_points": 1.0, "status": "passed", "feedback": "fine"},
+        {"exercise": "08.2", "points": 0.0, "max_points": 1.0, "status": "wrong", "feedback": "the n - 1 variance"},
+    ]
+    report = {"submissions": [{"file": "08_whats_next.ipynb", "notes": [], "exercises": exercises}]}
+    (temp / "grades" / "grades.json").write_text(json.dumps(report))
+    codes = []
+    for step in tests:
+        command = step["with"]["command"].replace("${{ runner.temp }}", str(temp)).replace("python", sys.executable, 1)
+        run = subprocess.run(command, shell=True, capture_output=True, text=True)
+        codes.append((run.returncode, run.stdout.strip()))
+    assert codes[0][0] == 0 and codes[1][0] == 1 and "n - 1 variance" in codes[1][1]
+    (temp / "grades" / "grades.json").unlink()  # the grader did not run: no points, and a reason
+    command = tests[0]["with"]["command"].replace("${{ runner.temp }}", str(temp)).replace("python", sys.executable, 1)
+    run = subprocess.run(command, shell=True, capture_output=True, text=True)
+    assert run.returncode == 1 and "did not run" in run.stdout
