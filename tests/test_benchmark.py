@@ -51,6 +51,21 @@ def test_bad_arguments():
         benchmark.run_benchmark([SHAPE], passes=("bwd",), repeats=1, warmup=0)
     with pytest.raises(ValueError, match="repeats must be"):
         benchmark.time_calls({"f": lambda: None}, repeats=0)
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        benchmark.time_calls({"f": lambda: None}, statistic="mean")
+
+
+def test_minimum_is_never_above_the_median():
+    calls = iter([0.0, 0.02, 0.0, 0.0])
+    import time as _time
+
+    def sleepy():
+        _time.sleep(next(calls))
+
+    fastest = benchmark.time_calls({"f": sleepy}, repeats=3, warmup=1, statistic="min")["f"]
+    assert fastest < 0.015  # the one slow run does not count
+    rows = benchmark.run_benchmark([SHAPE], passes=("fwd",), variants=["mha"], repeats=2, warmup=0, statistic="min")
+    assert rows[0]["ms"] > 0
 
 
 def test_attention_flops_matches_pytorchs_count():
