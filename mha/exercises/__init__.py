@@ -41,6 +41,7 @@ from mha.exercises import (
     nb04_heads_in_parallel,
     nb05_concat_and_project,
     nb06_specialisation_emerges,
+    nb07_build_the_module,
     nb08_whats_next,
 )
 from mha.exercises.engine import (
@@ -65,6 +66,13 @@ from mha.exercises.nb04_heads_in_parallel import (
 )
 from mha.exercises.nb05_concat_and_project import check_causal_mask, check_masked_attention, check_mha_forward
 from mha.exercises.nb06_specialisation_emerges import check_accuracy_without, check_experts_seed_5
+from mha.exercises.nb07_build_the_module import (
+    check_attention_dropout,
+    check_batched_forward,
+    check_cross_attention_shapes,
+    check_padding_mask,
+    check_torch_mha_weights,
+)
 from mha.exercises.nb08_whats_next import check_block_param_count, check_layer_norm
 
 # The notebooks' modules, in the course's order: registering a notebook's exercises is one entry here.
@@ -75,6 +83,7 @@ NOTEBOOK_MODULES = (
     nb04_heads_in_parallel,
     nb05_concat_and_project,
     nb06_specialisation_emerges,
+    nb07_build_the_module,
     nb08_whats_next,
 )
 
@@ -114,6 +123,12 @@ __all__ = [
     # notebook 6
     "check_experts_seed_5",
     "check_accuracy_without",
+    # notebook 7
+    "check_batched_forward",
+    "check_padding_mask",
+    "check_cross_attention_shapes",
+    "check_attention_dropout",
+    "check_torch_mha_weights",
     # notebook 8
     "check_block_param_count",
     "check_layer_norm",

@@ -1,0 +1,397 @@
+"""Notebook 7, build the module: the checks of exercises 07.1 (the batched module's forward), 07.2 (a padding mask
+from lengths), 07.3 (the shapes of cross-attention), 07.4 (dropout only in training) and 07.5 (the weight mapping
+into torch.nn.MultiheadAttention).
+
+Every learner's function takes and returns plain tensors, numbers and dicts, so the grader can replay the checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from mha.attention import MultiHeadAttention, padding_mask, split_heads
+from mha.exercises.engine import (
+    CheckResult,
+    Exercise,
+    Verdict,
+    call,
+    close,
+    diagnose,
+    generator,
+    randn,
+    run_check,
+    shape_of,
+    to_tensor,
+)
+
+# ---------------------------------------------------------------- 07.1 the batched module's forward
+
+
+def _forward_variant(x, W, b, W_o, b_o, h, *, scale="d_k", dim=-1, split="ok", order="qkv", w_o_t=True, bias=True):
+    """Multi-head self-attention from stacked weights, with switches that reproduce the usual mistakes."""
+    B, T, d_model = x.shape
+    d_k = d_model // h
+    qkv = x @ W.T + (b if bias else 0)  # (B, T, 3 d_model)
+    parts = dict(zip(order, qkv.split(d_model, dim=-1)))
+    q, k, v = parts["q"], parts["k"], parts["v"]
+    if split == "no_transpose":
+        q, k, v = (t.reshape(B, h, T, d_k) for t in (q, k, v))
+    else:
+        q, k, v = (split_heads(t, h) for t in (q, k, v))
+    s = {"d_k": math.sqrt(d_k), "d_model": math.sqrt(d_model), "none": 1.0}[scale]
+    weights = torch.softmax(q @ k.transpose(-2, -1) / s, dim=dim)
+    z = weights @ v
+    z = z.transpose(1, 2).reshape(B, T, d_model) if split != "no_transpose" else z.reshape(B, T, d_model)
+    if w_o_t is None:
+        return z
+    return z @ (W_o.T if w_o_t else W_o) + (b_o if bias else 0)
+
+
+def check_batched_forward(batched_forward) -> CheckResult:
+    """Exercise 07.1: batched_forward(x, qkv_weight, qkv_bias, out_weight, out_bias, num_heads) -> (B, T, d_model),
+    the output of mha.MultiHeadAttention holding these weights (self-attention, no mask)."""
+
+    def body(fn):
+        g = generator(707)
+        for B, T, d_model, h in [(2, 5, 8, 2), (1, 7, 12, 3), (3, 4, 16, 4)]:
+            m = MultiHeadAttention(d_model, h).double()
+            with torch.no_grad():
+                for p in m.parameters():
+                    p.copy_(randn(g, *p.shape).double() * 0.5)
+            x = randn(g, B, T, d_model).double()
+            W, b, W_o, b_o = (
+                t.detach().clone() for t in (m.qkv.weight, m.qkv.bias, m.out_proj.weight, m.out_proj.bias)
+            )
+            with torch.no_grad():
+                expected = m(x)[0]
+            got = call(fn, x.clone(), W.clone(), b.clone(), W_o.clone(), b_o.clone(), h)
+            if isinstance(got, tuple) and len(got) == 2:
+                raise Verdict("wrong", "return only the output (B, T, d_model), not a pair (out, weights).")
+            got = to_tensor(got, "batched_forward(...)")
+            if close(got, expected, 1e-6):
+                continue
+            args = (x, W, b, W_o, b_o, h)
+            variants = [
+                (
+                    "you applied W_O as `z @ out_weight`: nn.Linear stores (out, in), so it is `z @ out_weight.T`",
+                    lambda args=args: _forward_variant(*args, w_o_t=False),
+                ),
+                (
+                    "you scaled by sqrt(d_model): each head scales by the square root of its own width, sqrt(d_k)",
+                    lambda args=args: _forward_variant(*args, scale="d_model"),
+                ),
+                (
+                    "you forgot to divide the scores by sqrt(d_k)",
+                    lambda args=args: _forward_variant(*args, scale="none"),
+                ),
+                (
+                    "a plain reshape to (B, h, T, d_k) without transpose mixes tokens and heads: use split_heads",
+                    lambda args=args: _forward_variant(*args, split="no_transpose"),
+                ),
+                (
+                    "the softmax runs over the queries (dim=-2): each query's row over the keys (dim=-1) must sum to 1",
+                    lambda args=args: _forward_variant(*args, dim=-2),
+                ),
+                (
+                    "you forgot W_O: the concatenated heads still need out_weight and out_bias",
+                    lambda args=args: _forward_variant(*args, w_o_t=None),
+                ),
+                ("you forgot the biases qkv_bias and out_bias", lambda args=args: _forward_variant(*args, bias=False)),
+                (
+                    "the stacked rows are queries, then keys, then values: you took them in another order",
+                    lambda args=args: _forward_variant(*args, order="kqv"),
+                ),
+                (
+                    "the stacked rows are queries, then keys, then values: you took them in another order",
+                    lambda args=args: _forward_variant(*args, order="qvk"),
+                ),
+            ]
+            diagnose(got, expected, variants, f"B={B}, T={T}, d_model={d_model}, h={h}", "batched_forward(...)")
+        return "Your forward pass equals mha.MultiHeadAttention: one stacked projection, h heads at once, then W_O."
+
+    return run_check("07.1", batched_forward, body)
+
+
+# ---------------------------------------------------------------- 07.2 a padding mask from lengths
+
+
+def check_padding_mask(make_padding_mask) -> CheckResult:
+    """Exercise 07.2: make_padding_mask(lengths (B,) int64, T) -> (B, T) bool, True for a real token."""
+
+    def body(fn):
+        g = generator(717)
+        for B, T in [(3, 5), (4, 8), (1, 6), (5, 3)]:
+            lengths = torch.randint(1, T + 1, (B,), generator=g)
+            lengths[0] = T  # one full sequence
+            expected = padding_mask(lengths, T)
+            got = call(fn, lengths.clone(), T)
+            got = to_tensor(got, "make_padding_mask(lengths, T)")
+            where = f"lengths={lengths.tolist()}, T={T}"
+            if got.dtype != torch.bool:
+                if tuple(got.shape) == (B, T) and torch.equal(got.ne(0), expected):
+                    raise Verdict(
+                        "wrong",
+                        f"the values are right but the dtype is {got.dtype}: masks are torch.bool "
+                        f"(compare, e.g. `<`, or call .bool()) ({where}).",
+                    )
+                if tuple(got.shape) == (B, T) and torch.equal(got.ne(0), ~expected):
+                    raise Verdict(
+                        "wrong",
+                        f"True must mark the real tokens, not the padding, and the dtype must be torch.bool ({where}).",
+                    )
+            if tuple(got.shape) == (T, B) and B != T:
+                raise Verdict("wrong", f"shape (T, B) = {shape_of(got)}: one row per sequence, (B, T) ({where}).")
+            if torch.equal(got, expected):
+                continue
+            positions = torch.arange(T)
+            variants = [
+                (
+                    "True must mark the real tokens and False the padding: your mask is the other way round "
+                    "(that is torch's key_padding_mask)",
+                    lambda expected=expected: ~expected,
+                ),
+                (
+                    "off by one: position t is real when t < length (positions start at 0), not t <= length",
+                    lambda positions=positions, lengths=lengths: positions[None] <= lengths[:, None],
+                ),
+                (
+                    "off by one: position t is real when t < length, so position length - 1 is still real",
+                    lambda positions=positions, lengths=lengths: positions[None] < (lengths[:, None] - 1),
+                ),
+            ]
+            diagnose(got, expected, variants, where, "make_padding_mask(lengths, T)")
+        return "True for the real tokens, False for the padding, one row per sequence: mha.padding_mask's convention."
+
+    return run_check("07.2", make_padding_mask, body)
+
+
+# ---------------------------------------------------------------- 07.3 the shapes of cross-attention
+
+
+def check_cross_attention_shapes(cross_attention_shapes) -> CheckResult:
+    """Exercise 07.3: cross_attention_shapes(B, T_q, T_k, d_model, num_heads) -> {name: shape tuple}."""
+    keys = ("q_heads", "k_heads", "v_heads", "weights", "out", "padding_mask")
+
+    def body(fn):
+        for B, T_q, T_k, d_model, h in [(2, 3, 11, 16, 4), (1, 5, 2, 12, 3), (3, 7, 4, 8, 8)]:
+            x, context = torch.zeros(B, T_q, d_model), torch.zeros(B, T_k, d_model)
+            m = MultiHeadAttention(d_model, h)
+            d_k = d_model // h
+            with torch.no_grad():
+                out, weights = m(x, context=context, padding_mask=torch.ones(B, T_k, dtype=torch.bool))
+            expected = {
+                "q_heads": (B, h, T_q, d_k),
+                "k_heads": (B, h, T_k, d_k),
+                "v_heads": (B, h, T_k, d_k),
+                "weights": tuple(weights.shape),
+                "out": tuple(out.shape),
+                "padding_mask": (B, T_k),
+            }
+            got = call(fn, B, T_q, T_k, d_model, h)
+            if not isinstance(got, dict):
+                raise Verdict("wrong", f"return a dict with the keys {list(keys)}, got {type(got).__name__}.")
+            missing = [k for k in keys if k not in got]
+            if missing:
+                raise Verdict("wrong", f"the dict is missing the keys {missing}.")
+            where = f"B={B}, T_q={T_q}, T_k={T_k}, d_model={d_model}, h={h}"
+            for k in keys:
+                try:
+                    value = tuple(int(n) for n in got[k])
+                except (TypeError, ValueError):
+                    raise Verdict("wrong", f"{k!r} should be a tuple of ints, got {got[k]!r}.") from None
+                if value == expected[k]:
+                    continue
+                hints = {
+                    "weights": "one row per query (T_q) and one column per context token (T_k): (B, h, T_q, T_k)",
+                    "out": "the output has one row per query: (B, T_q, d_model), whatever the context's length",
+                    "padding_mask": "the padding mask hides keys, which come from the context: (B, T_k)",
+                    "q_heads": "the queries come from x: (B, h, T_q, d_k)",
+                    "k_heads": "the keys come from the context: (B, h, T_k, d_k)",
+                    "v_heads": "the values come from the context, like the keys: (B, h, T_k, d_k)",
+                }
+                raise Verdict("wrong", f"{k!r}: got {value}, expected {expected[k]}: {hints[k]} ({where}).")
+        return "Queries follow x (T_q), keys, values and the padding mask follow the context (T_k)."
+
+    return run_check("07.3", cross_attention_shapes, body)
+
+
+# ---------------------------------------------------------------- 07.4 dropout only in training
+
+
+def check_attention_dropout(attention_dropout) -> CheckResult:
+    """Exercise 07.4: attention_dropout(weights, p, training, noise) -> weights, dropped where noise < p and scaled by
+    1/(1-p) in training; unchanged in evaluation."""
+
+    def body(fn):
+        g = generator(747)
+        for shape, p in [((2, 2, 4, 4), 0.2), ((1, 3, 5, 6), 0.5), ((2, 1, 3, 3), 0.1)]:
+            weights = torch.softmax(randn(g, *shape), dim=-1)
+            noise = torch.rand(shape, generator=g)
+            where = f"weights of shape {shape}, p={p}"
+            got_eval = to_tensor(
+                call(fn, weights.clone(), p, False, noise.clone()), "attention_dropout(..., training=False)"
+            )
+            if not close(got_eval, weights, 1e-7):
+                if close(got_eval, weights / (1 - p), 1e-7):
+                    raise Verdict(
+                        "wrong", f"in evaluation return the weights unchanged: no scaling by 1/(1-p) either ({where})."
+                    )
+                raise Verdict(
+                    "wrong",
+                    f"in evaluation (training=False) dropout does nothing: return the weights unchanged ({where}).",
+                )
+            expected = torch.where(noise >= p, weights / (1 - p), torch.zeros_like(weights))
+            got = to_tensor(call(fn, weights.clone(), p, True, noise.clone()), "attention_dropout(..., training=True)")
+            if close(got, expected, 1e-6):
+                continue
+            variants = [
+                (
+                    "you dropped the weights but did not scale the kept ones by 1/(1-p): the rows then sum to about "
+                    "1 - p on average",
+                    lambda noise=noise, p=p, weights=weights: torch.where(
+                        noise >= p, weights, torch.zeros_like(weights)
+                    ),
+                ),
+                (
+                    "scale the kept weights by 1/(1-p), not by (1-p)",
+                    lambda noise=noise, p=p, weights=weights: torch.where(
+                        noise >= p, weights * (1 - p), torch.zeros_like(weights)
+                    ),
+                ),
+                (
+                    "you dropped where noise >= p, so a fraction 1 - p is dropped: drop where noise < p",
+                    lambda noise=noise, p=p, weights=weights: torch.where(
+                        noise < p, weights / p, torch.zeros_like(weights)
+                    ),
+                ),
+                (
+                    "you dropped where noise >= p, so a fraction 1 - p is dropped: drop where noise < p",
+                    lambda noise=noise, p=p, weights=weights: torch.where(
+                        noise < p, weights / (1 - p), torch.zeros_like(weights)
+                    ),
+                ),
+                (
+                    "you renormalised the rows after dropping: dropout only zeroes and scales by 1/(1-p)",
+                    lambda noise=noise, p=p, weights=weights: (lambda w: w / w.sum(-1, keepdim=True).clamp_min(1e-12))(
+                        torch.where(noise >= p, weights, torch.zeros_like(weights))
+                    ),
+                ),
+            ]
+            diagnose(got, expected, variants, where, "attention_dropout(..., training=True)")
+        return "Dropped with probability p and scaled by 1/(1-p) in training, untouched in evaluation."
+
+    return run_check("07.4", attention_dropout, body)
+
+
+# ---------------------------------------------------------------- 07.5 the weights of nn.MultiheadAttention
+
+
+def check_torch_mha_weights(torch_mha_weights) -> CheckResult:
+    """Exercise 07.5: torch_mha_weights(W_q, W_k, W_v, W_O) -> {"in_proj_weight": (3 d, d), "out_proj.weight": (d, d)}
+    for nn.MultiheadAttention(d_model, h, bias=False, batch_first=True), from the per-head (d_k, d_model) matrices."""
+
+    def body(fn):
+        g = generator(757)
+        for d_model, h in [(8, 2), (12, 3), (16, 4)]:
+            d_k = d_model // h
+            W_q, W_k, W_v = ([randn(g, d_k, d_model) for _ in range(h)] for _ in range(3))
+            W_O = randn(g, d_model, h * d_k)
+            expected_in = torch.cat([torch.cat(W_q), torch.cat(W_k), torch.cat(W_v)])
+            got = call(fn, [w.clone() for w in W_q], [w.clone() for w in W_k], [w.clone() for w in W_v], W_O.clone())
+            where = f"d_model={d_model}, h={h}"
+            if not isinstance(got, dict) or not {"in_proj_weight", "out_proj.weight"} <= set(got):
+                raise Verdict(
+                    "wrong",
+                    "return a dict with the keys 'in_proj_weight' and 'out_proj.weight' (the names "
+                    "in nn.MultiheadAttention's state_dict).",
+                )
+            got_in = to_tensor(got["in_proj_weight"], "in_proj_weight")
+            got_out = to_tensor(got["out_proj.weight"], "out_proj.weight")
+            if not close(got_in, expected_in, 1e-6):
+                interleaved = torch.cat([torch.cat([W_q[i], W_k[i], W_v[i]]) for i in range(h)])
+                variants = [
+                    (
+                        "you stacked head by head (q, k, v of head 1, then head 2 ...): PyTorch wants every head's W_Q "
+                        "first, then every W_K, then every W_V",
+                        lambda interleaved=interleaved: interleaved,
+                    ),
+                    (
+                        "in_proj_weight is (3 d_model, d_model) as stored by nn.Linear: do not transpose",
+                        lambda expected_in=expected_in: expected_in.T,
+                    ),
+                    (
+                        "concatenate the heads along the rows (dim=0): each head's W_Q is (d_k, d_model)",
+                        lambda W_q=W_q, W_k=W_k, W_v=W_v: torch.cat(
+                            [torch.cat(W_q, 1), torch.cat(W_k, 1), torch.cat(W_v, 1)], 1
+                        ),
+                    ),
+                ]
+                diagnose(got_in, expected_in, variants, where, "in_proj_weight")
+            if not close(got_out, W_O, 1e-6):
+                variants = [
+                    (
+                        "W_O is already stored as (d_model, h * d_k), like out_proj.weight: do not transpose it",
+                        lambda W_O=W_O: W_O.T,
+                    )
+                ]
+                diagnose(got_out, W_O, variants, where, "out_proj.weight")
+            # the real test: the same function as the panel of heads
+            ref = nn.MultiheadAttention(d_model, h, bias=False, batch_first=True).double()
+            ref.load_state_dict({"in_proj_weight": got_in.double(), "out_proj.weight": got_out.double()})
+            x = randn(g, 2, 5, d_model).double()
+            zs = []
+            for i in range(h):
+                q, k, v = (x @ W[i].double().T for W in (W_q, W_k, W_v))  # (B, T, d_k)
+                zs.append(torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d_k), -1) @ v)
+            loop = torch.cat(zs, -1) @ W_O.double().T
+            with torch.no_grad():
+                if not close(ref(x, x, x, need_weights=False)[0], loop, 1e-8):
+                    raise Verdict("error", "internal check failed: nn.MultiheadAttention differs from the loop")
+        return "nn.MultiheadAttention with these weights computes exactly what the panel of heads computes."
+
+    return run_check("07.5", torch_mha_weights, body)
+
+
+# ---------------------------------------------------------------- the exercises of notebook 7, in order
+
+EXERCISES = (
+    Exercise(
+        "07.1",
+        "The batched module's forward",
+        "batched_forward",
+        check_batched_forward,
+        "x @ qkv_weight.T + qkv_bias, split into q, k, v, split_heads, attention with sqrt(d_k), merge_heads, W_O",
+        points=2,
+    ),
+    Exercise(
+        "07.2",
+        "A padding mask from lengths",
+        "make_padding_mask",
+        check_padding_mask,
+        "compare torch.arange(T) with the lengths: True where position < length",
+    ),
+    Exercise(
+        "07.3",
+        "The shapes of cross-attention",
+        "cross_attention_shapes",
+        check_cross_attention_shapes,
+        "queries follow x (T_q); keys, values and the padding mask follow the context (T_k)",
+    ),
+    Exercise(
+        "07.4",
+        "Dropout only in training",
+        "attention_dropout",
+        check_attention_dropout,
+        "in training: zero where noise < p, divide the rest by (1 - p); in evaluation: return the weights",
+    ),
+    Exercise(
+        "07.5",
+        "Copy the weights into nn.MultiheadAttention",
+        "torch_mha_weights",
+        check_torch_mha_weights,
+        "in_proj_weight = all heads' W_Q, then all W_K, then all W_V, stacked along the rows; out_proj.weight = W_O",
+    ),
+)
