@@ -5,9 +5,14 @@ plotly figure), ``message`` ("" when the settings are valid, else what is wrong 
 ``widget`` (the ipywidgets box to display; the explorer itself displays as that box). A bad setting never
 raises into the notebook: it shows a message and keeps the last good figure.
 
-Figures are plain ``go.Figure`` objects drawn into an ``ipywidgets.Output``, so they work in JupyterLab,
-Notebook 7, VS Code and Colab. Each explorer also has ``static_figure()``: a plotly figure with sliders over
-precomputed settings, which works on a page with no kernel (the rendered book).
+Figures are plain ``go.Figure`` objects drawn into an ``ipywidgets.Output`` by the course's renderer, so they
+work in JupyterLab, Notebook 7, classic Notebook, VS Code and Colab. Each explorer also has ``static_figure()``:
+a plotly figure with sliders over precomputed settings, which works on a page with no kernel (the rendered book).
+
+In a front end: an explorer's output carries, next to the widget, a short HTML note ("Run this cell to start
+the explorer") that front ends show when the widget itself cannot be shown (a notebook opened before its kernel
+has run); anything that takes longer than half a second (training) shows a progress bar that starts at zero
+once the explorer is on the screen.
 
 This module only wires controls to what lies below it: the figures come from ``mha.viz``, the made-up
 embeddings of random heads from ``mha.data``, the trained toy models and their settings from ``mha.train``.
@@ -29,6 +34,12 @@ from mha.data import SEED_SENTENCE, random_heads_weights
 __all__ = ["ShapeExplorer", "HeadExplorer", "TrainExplorer", "SEED_SENTENCE", "head_count_message"]
 
 TRAINING = train.EXPLORER_SETTINGS  # how TrainExplorer and HeadExplorer(weights="trained") train
+
+# What a front end shows in place of an explorer whose widget it cannot show (no kernel has run the cell yet).
+NOT_STARTED_HTML = (
+    '<div class="mha-explorer-not-started" style="padding:6px 10px;border:1px dashed #999;border-radius:4px">'
+    "Run this cell to start the explorer.</div>"
+)
 
 
 def head_count_message(d_model: int, num_heads: int, d_model_step: int = 1) -> str:
@@ -72,6 +83,7 @@ class _Explorer:
     def __init__(self, **params):
         self._parts = None  # (data, layout) of the current figure
         self._figure = None
+        self._pending: dict | None = None  # settings whose first drawing waits until the explorer is displayed
         self.message = ""
         self.params = dict(self.defaults)
         self._syncing = False
@@ -81,7 +93,16 @@ class _Explorer:
         for control in self.controls.values():
             control.observe(self._on_control, names="value")
         self.widget = widgets.VBox([self._control_box(), self._message_box, self._output])
-        self.set(**params)
+        if self._slow_to_draw(params):  # draw once on the screen, so its progress is seen from the start
+            self._pending = params
+            self.params.update(params)
+            self._sync_controls()
+        else:
+            self.set(**params)
+
+    def _slow_to_draw(self, params: dict) -> bool:
+        """Whether drawing ``params`` first takes long enough to show progress (then it waits for the display)."""
+        return False
 
     # -- to be filled in by each explorer
     def _make_controls(self) -> dict:
@@ -106,6 +127,7 @@ class _Explorer:
     @property
     def figure(self):
         """The current figure, a plotly go.Figure (None before the first valid setting)."""
+        self.start()
         if self._figure is None and self._parts is not None:
             self._figure = viz.parts_figure(*self._parts)
         return self._figure
@@ -116,6 +138,8 @@ class _Explorer:
 
         A setting that cannot be drawn sets ``message`` and keeps the last good figure; nothing is raised.
         """
+        if self._pending is not None:
+            params, self._pending = {**self._pending, **params}, None
         try:
             unknown = sorted(set(params) - set(self.defaults))
             if unknown:
@@ -135,6 +159,12 @@ class _Explorer:
             )
             self._show_message("")
         self._sync_controls()
+        return self
+
+    def start(self):
+        """Draw the first figure now if it waits for the display (``TrainExplorer``'s first training run)."""
+        if self._pending is not None:
+            self.set()
         return self
 
     def _show_message(self, text: str) -> None:
@@ -170,14 +200,23 @@ class _Explorer:
             self._show_message(f"Something went wrong: {err}")
 
     def _repr_mimebundle_(self, **kwargs):
-        """Display as the widget, with a short text form (what nbval compares) that depends only on the settings."""
+        """Display as the widget, with a short text form (what nbval compares) that depends only on the settings,
+        and ``NOT_STARTED_HTML`` for front ends that cannot show the widget (no kernel has run the cell yet)."""
         if hasattr(self.widget, "_repr_mimebundle_"):  # ipywidgets 8
             bundle = self.widget._repr_mimebundle_(**kwargs)
         else:  # ipywidgets 7 (still Colab's): the same view, built by hand
             view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
             bundle = {"application/vnd.jupyter.widget-view+json": view}
         bundle["text/plain"] = repr(self)
+        bundle["text/html"] = NOT_STARTED_HTML
         return bundle
+
+    def _ipython_display_(self):
+        """Show the explorer, then draw a first figure that waited for it (its progress bar starts at zero)."""
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+        self.start()
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -257,6 +296,9 @@ class HeadExplorer(_Explorer):
         token: str = "it",
         seed: int = 0,
     ):
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=TRAINING.steps, description="training", bar_style="info", layout={"display": "none"}
+        )
         super().__init__(
             sentence=sentence, num_heads=num_heads, d_model=d_model, weights=weights, token=token, seed=seed
         )
@@ -282,7 +324,7 @@ class HeadExplorer(_Explorer):
             [
                 widgets.HBox([c["sentence"], c["token"]]),
                 widgets.HBox([c["num_heads"], c["d_model"]]),
-                widgets.HBox([c["weights"], c["seed"]]),
+                widgets.HBox([c["weights"], c["seed"], self.progress]),
             ]
         )
 
@@ -310,6 +352,7 @@ class HeadExplorer(_Explorer):
         tokens = self._tokens(p)
         self._check_divisible(p["d_model"], p["num_heads"])
         if p["weights"] == "random":
+            self.progress.layout.display = "none"  # shown only while (and after) trained weights train
             weights = random_heads_weights(tokens, p["d_model"], p["num_heads"], p["seed"])  # (h, T, T)
         else:
             weights = self._trained_weights(tokens, p)
@@ -334,7 +377,7 @@ class HeadExplorer(_Explorer):
             )
         if len(tokens) > task.seq_len:
             raise SettingError(f"the trained toy model reads at most {task.seq_len} words, got {len(tokens)}")
-        result = train.trained_model(p["num_heads"], p["d_model"])
+        result = _train_with_progress(self.progress, p["num_heads"], p["d_model"], TRAINING.steps, TRAINING.seed)
         return train.attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
 
     def _sync_controls(self):
@@ -370,7 +413,23 @@ class HeadExplorer(_Explorer):
         return viz.controls_figure(figures, "num_heads", "d_model", active=active)
 
 
-# ---------------------------------------------------------------- 3. training
+def _train_with_progress(progress, h, d_model, steps, seed):
+    """``train.trained_model``, with ``progress`` (an IntProgress) shown from zero while a new run trains.
+
+    A remembered run returns at once and leaves ``progress`` as it is.
+    """
+    if train.is_trained(h, d_model, steps, seed):
+        return train.trained_model(h, d_model, steps, seed)
+    progress.max, progress.value, progress.bar_style = steps, 0, "info"
+    progress.layout.display = None  # shown (HeadExplorer keeps it hidden until it trains)
+
+    def moved(step, loss):
+        if (step + 1) % 5 == 0 or step + 1 == steps:
+            progress.value = step + 1
+
+    result = train.trained_model(h, d_model, steps, seed, callback=moved)
+    progress.value, progress.bar_style = steps, "success"
+    return result
 
 
 def _heads_title(kind: str, num_heads: int, d_model: int) -> str:
@@ -458,7 +517,7 @@ class TrainExplorer(_Explorer):
             return [int(v) for v in mask]
         return value
 
-    def _draw(self, p):
+    def _draw_training(self, p):
         h, d_model = p["num_heads"], p["d_model"]
         self._check_divisible(d_model, h)
         mask = [1] * h if p["head_mask"] is None else p["head_mask"]
@@ -467,27 +526,32 @@ class TrainExplorer(_Explorer):
         result = self._train(h, d_model, p["steps"], p["seed"])
         return _training_parts(result, [bool(m) for m in mask])
 
+    def _slow_to_draw(self, params):
+        p = {**self.defaults, **params}
+        return not train.is_trained(p["num_heads"], p["d_model"], p["steps"], p["seed"])
+
     def _train(self, h, d_model, steps, seed):
-        self.progress.max = steps
         if train.is_trained(h, d_model, steps, seed):
-            self.progress.value, self.progress.bar_style = steps, "success"
+            self.progress.max, self.progress.value, self.progress.bar_style = steps, steps, "success"
             return train.trained_model(h, d_model, steps, seed)
-        self.progress.value, self.progress.bar_style = 0, "info"
+        return _train_with_progress(self.progress, h, d_model, steps, seed)
 
-        def moved(step, loss):
-            if (step + 1) % 5 == 0 or step + 1 == steps:
-                self.progress.value = step + 1
-
-        result = train.trained_model(h, d_model, steps, seed, callback=moved)
-        self.progress.bar_style = "success"
-        return result
+    def _draw(self, p):
+        parts = self._draw_training(p)
+        self._drawn_mask = [1] * p["num_heads"] if p["head_mask"] is None else list(p["head_mask"])
+        return parts
 
     def _sync_controls(self):
         super()._sync_controls()
-        h = self.params["num_heads"]
-        mask = self.params["head_mask"] or [1] * h
-        if len(mask) != h:  # the last setting could not be drawn; show the switches of the heads asked for
-            mask = [1] * h
+        # the switches always match the figure's heads: after a setting that could not be drawn, those of the
+        # figure still shown (the sliders show what was asked for, and the message says the figure is older)
+        mask = getattr(self, "_drawn_mask", None) if self.message else None
+        if mask is None:
+            h = self.params["num_heads"]
+            mask = self.params["head_mask"] or [1] * h
+            if len(mask) != h:
+                mask = [1] * h
+        h = len(mask)
         switches = list(self._switch_box.children)
         if len(switches) != h:
             switches = [
@@ -508,7 +572,11 @@ class TrainExplorer(_Explorer):
         if self._syncing:
             return
         try:
-            self.set(head_mask=[int(s.value) for s in self._switch_box.children])
+            mask = [int(s.value) for s in self._switch_box.children]
+            if self.message and len(mask) != self.params["num_heads"]:  # switches of the figure still shown
+                self.set(num_heads=len(mask), head_mask=mask)
+            else:
+                self.set(head_mask=mask)
         except Exception as err:  # set() catches everything already; this is a last guard for the UI
             self._show_message(f"Something went wrong: {err}")
 

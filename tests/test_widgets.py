@@ -106,6 +106,7 @@ def test_explorer_displays_as_its_widget_with_a_stable_text_form():
     bundle = e._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"] == "ShapeExplorer(d_model=64, num_heads=8, seq_len=11)"  # what nbval compares
+    assert "Run this cell to start the explorer" in bundle["text/html"]  # shown where the widget cannot be
     (out,) = e._output.outputs
     assert "application/vnd.plotly.v1+json" in out["data"]
     json.dumps(out["data"])  # the widget's state can be sent to the browser
@@ -177,7 +178,7 @@ def test_head_explorer_trained_weights(quick_training):
 
 
 def test_train_explorer_trains_shows_heads_and_ablates():
-    e = W.TrainExplorer(num_heads=2, d_model=8, steps=3)
+    e = W.TrainExplorer(num_heads=2, d_model=8, steps=3).start()
     try:
         assert e.message == "" and e.progress.value == 3 == e.progress.max
         assert len(heatmaps(e.figure)) == 2 and len(e._switch_box.children) == 2
@@ -211,7 +212,7 @@ def test_train_explorer_progress_follows_the_callback(monkeypatch):
 
     monkeypatch.setattr(train, "trained_model", spy)
     try:
-        e = W.TrainExplorer(num_heads=1, d_model=8, steps=10)
+        e = W.TrainExplorer(num_heads=1, d_model=8, steps=10).start()
         assert seen == list(range(10)) and e.progress.value == 10 and e.progress.bar_style == "success"
     finally:
         train.forget_trained_models()
@@ -226,7 +227,7 @@ def test_train_explorer_progress_follows_the_callback(monkeypatch):
     ],
 )
 def test_train_explorer_bad_input_gives_a_message(bad, words):
-    e = W.TrainExplorer(num_heads=2, d_model=8, steps=2)
+    e = W.TrainExplorer(num_heads=2, d_model=8, steps=2).start()
     try:
         before = e.figure
         e.set(**bad)
@@ -280,3 +281,46 @@ def test_static_train_figure_has_a_step_per_run():
         assert len(heatmaps(fig)) == 2  # opens on the last run, h = 2
     finally:
         train.forget_trained_models()
+
+
+# ---------------------------------------------------------------- what a learner sees in a front end
+
+
+def test_train_explorer_trains_once_displayed_with_progress_from_zero(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append((a, e.progress.value)))
+    e = W.TrainExplorer(num_heads=1, d_model=8, steps=10)
+    try:
+        assert e.progress.value == 0 and e._parts is None  # nothing trained before it is on the screen
+        e._ipython_display_()
+        ((bundle,), progress_when_shown), *_ = shown
+        assert progress_when_shown == 0 and "application/vnd.jupyter.widget-view+json" in bundle
+        assert e.progress.value == 10 and e.progress.bar_style == "success" and e.figure is not None
+        again = W.TrainExplorer(num_heads=1, d_model=8, steps=10)  # a remembered run draws at once
+        assert again._parts is not None and again.progress.value == 10
+    finally:
+        train.forget_trained_models()
+
+
+def test_train_explorer_switches_match_the_figure_after_an_invalid_head_count():
+    e = W.TrainExplorer(num_heads=2, d_model=8, steps=2).start()
+    try:
+        e.controls["num_heads"].value = 3  # 8 / 3: cannot be drawn
+        assert "cannot be cut" in e.message and len(heatmaps(e.figure)) == 2
+        assert len(e._switch_box.children) == 2  # the switches of the two heads the figure shows
+        e._switch_box.children[1].value = False  # using them switches the figure's head 2 off
+        assert e.message == "" and e.params["num_heads"] == 2 and e.params["head_mask"] == [1, 0]
+        assert e.controls["num_heads"].value == 2 and "with 1 of 2 heads on" in e.figure.layout.title.text
+    finally:
+        train.forget_trained_models()
+
+
+def test_head_explorer_shows_progress_while_trained_weights_train(quick_training):
+    e = W.HeadExplorer(num_heads=2, d_model=16)
+    assert e.progress.layout.display == "none"  # random heads: nothing to wait for
+    e.controls["weights"].value = "trained"
+    assert e.message == "" and e.progress.layout.display is None and e.progress.bar_style == "success"
+    e.controls["weights"].value = "random"
+    assert e.progress.layout.display == "none"

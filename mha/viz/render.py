@@ -3,20 +3,60 @@
 Every figure of the course is built from numbers rounded on the CPU (``rounded``), so a notebook's stored
 output is the same on a laptop CPU and on a GPU. The renderer puts each figure into an output twice, as plotly
 JSON (for JupyterLab, Notebook 7, VS Code) and as static HTML whose div id is derived from the figure (for the
-book, which has no kernel), so the output is identical from run to run and nbval can compare it.
+book, which has no kernel, and for classic Notebook 6.5, which has no renderer for plotly JSON), so the output is
+identical from run to run and nbval can compare it.
+
+Where the HTML finds no ``Plotly`` (classic Notebook), it loads plotly.js itself: first from the Jupyter server's
+``nbextensions/mha/`` folder, where ``setup_notebook()`` puts a copy of the plotly.js that plotly.py ships
+(offline), else from plotly's CDN. Figures on one page share one load.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer, PlotlyRenderer
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+# A figure's script draws through this when the page has no global Plotly (classic Notebook): it loads plotly.js
+# once per page, with requirejs where the page has it (classic Notebook does; a plain <script> would clash with
+# it), from the server's nbextensions/mha/ (offline), else the CDN; if both fail, the figure's div says so.
+_LOAD_PLOTLY = """(function (draw, id, version) {
+  var w = window;
+  if (w.Plotly) { draw(); return; }
+  if (w.mhaPlotlyQueue) { w.mhaPlotlyQueue.push(draw); return; }
+  w.mhaPlotlyQueue = [draw];
+  var base = document.body.getAttribute("data-base-url");
+  var urls = (base === null ? [] : [base + "nbextensions/mha/plotly-" + version + ".min.js"]);
+  urls.push("https://cdn.plot.ly/plotly-" + version + ".min.js");
+  function ready(P) { w.Plotly = w.Plotly || P; w.mhaPlotlyQueue.splice(0).forEach(function (d) { d(); }); }
+  function fail() {
+    var div = document.getElementById(id);
+    var text = "plotly.js " + version + " could not be loaded, so this figure cannot be drawn here.";
+    if (div) { div.textContent = text; }
+  }
+  function next(i) {
+    if (i >= urls.length) { w.mhaPlotlyQueue = null; fail(); return; }
+    if (typeof w.require === "function" && typeof w.define === "function" && w.define.amd) {
+      w.require([urls[i]], ready, function () { next(i + 1); });
+    } else {
+      var s = document.createElement("script");
+      s.src = urls[i];
+      s.onload = function () { ready(w.Plotly); };
+      s.onerror = function () { next(i + 1); };
+      document.head.appendChild(s);
+    }
+  }
+  next(0);
+})"""
 
 
 class CourseRenderer(MimetypeRenderer):
@@ -33,16 +73,41 @@ class CourseRenderer(MimetypeRenderer):
         figure_json = json.dumps(bundle["application/vnd.plotly.v1+json"], sort_keys=True)
         div_id = "mha-" + hashlib.sha1(figure_json.encode()).hexdigest()[:12]
         height = fig_dict.get("layout", {}).get("height") or 450
-        bundle["text/html"] = pio.to_html(
-            fig_dict,
-            config=PLOTLY_CONFIG,
-            include_plotlyjs=False,
-            full_html=False,
-            div_id=div_id,
-            default_height=f"{height}px",
-            validate=False,
+        bundle["text/html"] = _self_loading(
+            div_id,
+            pio.to_html(
+                fig_dict,
+                config=PLOTLY_CONFIG,
+                include_plotlyjs=False,
+                full_html=False,
+                div_id=div_id,
+                default_height=f"{height}px",
+                validate=False,
+            ),
         )
         return bundle
+
+
+def plotlyjs_version() -> str:
+    """The version of the plotly.js that this plotly.py writes figures for (and ships)."""
+    from plotly.offline import get_plotlyjs_version
+
+    return get_plotlyjs_version()
+
+
+def _self_loading(div_id: str, html: str) -> str:
+    """plotly's HTML for one figure, its ``if (div) {Plotly.newPlot(...)}`` drawn through ``_LOAD_PLOTLY``.
+
+    The script still starts with ``window.PLOTLYENV=`` and holds ``Plotly.newPlot(``, as the book's
+    ``_ext/plotly_offline.py`` expects; on the book's pages Plotly is there, and the figure draws at once.
+    """
+    marker = f'if (document.getElementById("{div_id}")) {{'
+    start = html.index(marker)
+    end = html.rindex("</script>")
+    body = html[start:end].rstrip()
+    body = body.removesuffix(";").rstrip()
+    wrapped = f'{_LOAD_PLOTLY}(function () {{ {body} }}, "{div_id}", "{plotlyjs_version()}");\n'
+    return html[:start] + wrapped + html[end:]
 
 
 pio.renderers["mha"] = CourseRenderer()
@@ -54,10 +119,43 @@ def renderer_name() -> str:
 
 
 def setup_notebook() -> str:
-    """Make ``renderer_name()`` plotly's default renderer; returns its name."""
+    """Make ``renderer_name()`` plotly's default renderer, and let classic Notebook load plotly.js offline.
+
+    Returns the renderer's name. Prints nothing.
+    """
     name = renderer_name()
     pio.renderers.default = name
+    if name == "mha":
+        serve_plotlyjs()
     return name
+
+
+def nbextensions_dir() -> Path:
+    """The user's Jupyter ``nbextensions`` folder, which classic Notebook serves at ``<base_url>nbextensions/``."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "nbextensions"
+
+
+def serve_plotlyjs(folder: Path | None = None) -> Path | None:
+    """Copy the plotly.js that plotly.py ships to ``folder/mha/plotly-<version>.min.js`` (default: the user's
+    Jupyter nbextensions folder), where classic Notebook serves it to the figures' HTML, offline.
+
+    Once per plotly.js version (3-5 MB); the path, or None where the folder cannot be written (the figures then
+    load plotly.js from the CDN). Kept apart per version, so two environments never overwrite each other's.
+    """
+    try:
+        target = (folder or nbextensions_dir()) / "mha" / f"plotly-{plotlyjs_version()}.min.js"
+        if target.exists():
+            return target
+        source = Path(pio.__file__).resolve().parent.parent / "package_data" / "plotly.min.js"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)  # atomic: a server never serves half a file
+        return target
+    except OSError:
+        return None
 
 
 _TEMPLATE: dict = {}
