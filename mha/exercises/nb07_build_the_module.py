@@ -37,7 +37,7 @@ def _forward_variant(x, W, b, W_o, b_o, h, *, scale="d_k", dim=-1, split="ok", o
     qkv = x @ W.T + (b if bias else 0)  # (B, T, 3 d_model)
     parts = dict(zip(order, qkv.split(d_model, dim=-1)))
     q, k, v = parts["q"], parts["k"], parts["v"]
-    if split == "no_transpose":
+    if split in ("no_transpose", "no_transpose_in"):
         q, k, v = (t.reshape(B, h, T, d_k) for t in (q, k, v))
     else:
         q, k, v = (split_heads(t, h) for t in (q, k, v))
@@ -90,6 +90,10 @@ def check_batched_forward(batched_forward) -> CheckResult:
                 (
                     "a plain reshape to (B, h, T, d_k) without transpose mixes tokens and heads: use split_heads",
                     lambda args=args: _forward_variant(*args, split="no_transpose"),
+                ),
+                (
+                    "a plain reshape to (B, h, T, d_k) without transpose mixes tokens and heads: use split_heads",
+                    lambda args=args: _forward_variant(*args, split="no_transpose_in"),
                 ),
                 (
                     "the softmax runs over the queries (dim=-2): each query's row over the keys (dim=-1) must sum to 1",
