@@ -16,8 +16,8 @@ from mha.attention import (
     self_attention_np,
     softmax_np,
     split_heads,
-    valid_head_counts,
 )
+from mha.validate import valid_head_counts
 
 __version__ = "0.1.0"
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mha.validate import check_divisible, check_positive_int, check_probability
+
 __all__ = [
     "scaled_dot_product_attention",
     "SelfAttention",
@@ -27,10 +29,6 @@ __all__ = [
     "padding_mask",
     "get_device",
     "count_parameters",
-    "valid_head_counts",
-    "check_positive_int",
-    "check_divisible",
-    "check_probability",
     "attention_flops",
     "softmax_np",
     "self_attention_np",
@@ -40,57 +38,11 @@ __all__ = [
 # ---------------------------------------------------------------- checks
 
 
-def check_positive_int(name: str, value, low: int = 1, high: int | None = None) -> int:
-    """Return ``value`` if it is an int in [low, high]; otherwise raise an error naming ``name`` and the range.
-
-    The one validator every module of the package uses for sizes, counts, steps and seeds.
-    """
-    kind = "a positive int" if low == 1 and high is None else ("an int" if low != 1 else "a positive int")
-    wanted = f"{kind} >= {low}" if low != 1 and high is None else kind
-    if high is not None:
-        wanted = f"an int from {low} to {high}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {wanted}, got {value}")
-    return value
-
-
-def check_probability(name: str, value) -> float:
-    """Return ``value`` as a float if it is a number in [0, 1); otherwise raise an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a probability, a float from 0 up to (not including) 1, got {value!r}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a probability from 0 up to (not including) 1, got {value}")
-    return float(value)
-
-
 def _check_tensor(name: str, x, min_dim: int) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < min_dim:
         raise ValueError(f"{name} must have at least {min_dim} dimensions, got shape {tuple(x.shape)}")
-
-
-def valid_head_counts(d_model: int) -> list[int]:
-    """The head counts that divide ``d_model`` evenly, smallest first."""
-    check_positive_int("d_model", d_model)
-    return [h for h in range(1, d_model + 1) if d_model % h == 0]
-
-
-def check_divisible(d_model: int, num_heads: int) -> None:
-    """Raise a ValueError listing the head counts and widths that would work unless num_heads divides d_model."""
-    if d_model % num_heads == 0:
-        return
-    heads = ", ".join(str(h) for h in valid_head_counts(d_model))
-    lower = (d_model // num_heads) * num_heads
-    upper = lower + num_heads
-    widths = f"{lower} or {upper}" if lower > 0 else f"{upper}"
-    raise ValueError(
-        f"d_model={d_model} is not divisible by num_heads={num_heads}: every head needs the same "
-        f"width d_k = d_model / num_heads. With d_model={d_model}, num_heads can be {heads}; "
-        f"with num_heads={num_heads}, d_model could be {widths}."
-    )
 
 
 def _check_mask(mask, scores_shape: torch.Size) -> None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mha.attention import MultiHeadAttention, check_positive_int
+from mha.attention import MultiHeadAttention
+from mha.validate import check_positive_int
 
 __all__ = [
     "SEED_SENTENCE",

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mha.attention import MultiHeadAttention, check_divisible, check_positive_int
+from mha.attention import MultiHeadAttention
 from mha.data import IGNORE, Task
+from mha.validate import check_divisible, check_positive_int
 
 __all__ = [
     "TinyAttentionModel",

@@ -28,8 +28,8 @@ import ipywidgets as widgets
 import torch
 
 from mha import train, viz
-from mha.attention import check_positive_int, valid_head_counts
 from mha.data import SEED_SENTENCE, random_heads_weights
+from mha.validate import check_positive_int, valid_head_counts
 
 __all__ = ["ShapeExplorer", "HeadExplorer", "TrainExplorer", "SEED_SENTENCE", "head_count_message"]
 
@@ -66,7 +66,7 @@ class SettingError(ValueError):
 
 
 def _int_setting(name: str, value, low: int = 1, high: int | None = None) -> int:
-    """``mha.attention.check_positive_int`` for a setting (NumPy ints too): a SettingError if it fails."""
+    """``mha.validate.check_positive_int`` for a setting (NumPy ints too): a SettingError if it fails."""
     try:
         if not isinstance(value, bool) and hasattr(value, "__index__"):
             value = operator.index(value)  # e.g. numpy.int64(4) -> 4

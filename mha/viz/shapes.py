@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from mha.attention import attention_flops, check_positive_int
+from mha.attention import attention_flops
+from mha.validate import check_positive_int
 from mha.viz.palette import EXPLORER_HEAD_COLOURS, head_colour, head_colourscale
 from mha.viz.parts import FigureParts, parts_figure
 from mha.viz.render import rounded
