@@ -104,10 +104,38 @@ def test_display_bundle_is_what_the_renderer_gives_the_figure():
 # ---------------------------------------------------------------- palette
 
 
-def test_head_colours_repeat_past_the_end_of_a_palette():
+def test_head_colours_repeat_past_the_end_of_the_palette():
     assert viz.head_colour(0) == viz.HEAD_COLOURS[0] == viz.head_colour(len(viz.HEAD_COLOURS))
-    assert len(set(viz.HEAD_COLOURS)) == 8 and len(set(viz.EXPLORER_HEAD_COLOURS)) == 16
-    assert viz.head_colour(9, viz.EXPLORER_HEAD_COLOURS) == viz.EXPLORER_HEAD_COLOURS[9]
+    assert len(set(viz.HEAD_COLOURS)) == len(viz.HEAD_COLOURS) == 16  # the explorers go up to 16 heads
+
+
+# Machado et al. (2009), severity 1: what a reader with each deficiency sees, as a matrix on linear RGB.
+CVD = {
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+}
+
+
+def _lab(hex_colour: str, matrix) -> np.ndarray:
+    """CIE L*a*b* of a colour as a reader with the deficiency ``matrix`` sees it."""
+    c = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+    rgb = np.clip(np.array(matrix) @ np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4), 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+    f = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(f > 0.008856, np.cbrt(f), 7.787 * f + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("deficiency", list(CVD))
+def test_the_first_eight_head_colours_stay_apart_for_colour_blind_readers(deficiency):
+    """Up to 8 heads (every figure but the explorers' largest settings), any two head colours differ by a
+    CIE76 distance of at least 15 as a reader with protanopia, deuteranopia or tritanopia sees them (about 2.3 is
+    the smallest difference a person notices; the explorers' former palette, plotly's old default, drops to 4.6
+    for protanopia and 7.3 for deuteranopia)."""
+    labs = [_lab(c, CVD[deficiency]) for c in viz.HEAD_COLOURS[:8]]
+    closest = min(np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1 :])
+    assert closest >= 15, f"{deficiency}: two of the first 8 head colours are only {closest:.1f} apart"
 
 
 # ---------------------------------------------------------------- head view

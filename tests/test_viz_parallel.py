@@ -108,7 +108,7 @@ def test_shape_figure_one_block_trace_per_head():
     data, layout = viz.shape_parts(48, 6, 5)
     heads = [d for d in data if d.get("name", "").startswith("head ")]
     assert [d["name"] for d in heads] == [f"head {i + 1}" for i in range(6)]
-    assert [d["line"]["color"] for d in heads] == list(viz.EXPLORER_HEAD_COLOURS[:6])
+    assert [d["line"]["color"] for d in heads] == list(viz.HEAD_COLOURS[:6])
     assert (
         "d_k = 48 / 6 = 8" in layout["title"]["text"]
         and "FLOPs of the matrix products: 96,960" in layout["title"]["text"]

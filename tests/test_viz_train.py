@@ -60,7 +60,7 @@ def test_training_parts_loss_bars_and_faded_heads():
     assert loss["y"] == [2.0, 1.5, 1.0] and bars["x"] == ["all heads on", *ablation]
     assert bars["y"] == [0.75, 0.5, 0.25, 0.1]
     colours = bars["marker"]["color"]  # grey for all heads, the head's own colour for "without head i"
-    assert colours == ["#555555", viz.EXPLORER_HEAD_COLOURS[0], viz.EXPLORER_HEAD_COLOURS[2], "#999999"]
+    assert colours == ["#555555", viz.HEAD_COLOURS[0], viz.HEAD_COLOURS[2], "#999999"]
     assert [d["opacity"] for d in data if d["type"] == "heatmap"] == [1.0, 1.0, 0.25]
     assert "head 3 (off)" in [a["text"] for a in layout["annotations"]]
     plotly_figure = go.Figure(viz.parts_figure(data, layout).to_dict())  # plotly accepts it

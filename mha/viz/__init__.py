@@ -15,7 +15,7 @@ rounded on the CPU, so a notebook's stored output is the same on a laptop CPU an
 
 from mha.viz.explorer import controls_figure
 from mha.viz.heatmaps import attention_heatmap, head_heatmaps, head_view_figure, head_view_parts
-from mha.viz.palette import EXPLORER_HEAD_COLOURS, HEAD_COLOURS, head_colour
+from mha.viz.palette import HEAD_COLOURS, head_colour
 from mha.viz.parts import FigureParts, parts_figure
 from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, setup_notebook
 from mha.viz.shapes import (
@@ -37,7 +37,6 @@ from mha.viz.training import (
 
 __all__ = [
     "CourseRenderer",
-    "EXPLORER_HEAD_COLOURS",
     "FigureParts",
     "HEAD_COLOURS",
     "PLOTLY_CONFIG",

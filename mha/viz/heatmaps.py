@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from mha.viz.palette import EXPLORER_HEAD_COLOURS, blues, head_colour
+from mha.viz.palette import blues, head_colour
 from mha.viz.parts import FigureParts, axis_key, parts_figure, subplot_grid
 from mha.viz.render import rounded, unique_labels
 
@@ -171,14 +171,14 @@ def head_view_parts(weights, tokens, query: int, title: str | None = None, cols:
             lines.append(
                 dict(
                     type="line", x0=0.02, y0=-query, x1=0.98, y1=ends[t], layer="below",  # on axes x and y
-                    line=dict(color=head_colour(i, EXPLORER_HEAD_COLOURS), width=round(0.5 + 7 * float(row[t]), 1)),
+                    line=dict(color=head_colour(i), width=round(0.5 + 7 * float(row[t]), 1)),
                     opacity=round(0.06 + 0.94 * float(row[t]), 2),
                 )
             )  # fmt: skip
         data.append(  # a dot at each line's end: the hover text and the legend entry of head i
             dict(
                 type="scatter", x=[0.97] * T, y=ends, mode="markers", name=f"head {i + 1}",
-                marker=dict(color=head_colour(i, EXPLORER_HEAD_COLOURS), size=6),
+                marker=dict(color=head_colour(i), size=6),
                 hovertext=[f"head {i + 1}: {labels[query]} -> {labels[t]}: {row[t]:.2f}" for t in range(T)],
                 hoverinfo="text", xaxis="x", yaxis="y",
             )

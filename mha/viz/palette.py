@@ -1,24 +1,22 @@
 """The colours of the course's figures: one colour per head, and the colour scales of attention weights.
 
-Two head palettes are in use, and each keeps the colours that the stored notebooks show:
-``HEAD_COLOURS`` (8 colours) for the figures that notebooks 2, 4, 5 and 6 draw directly, and
-``EXPLORER_HEAD_COLOURS`` (16 colours, one per head up to the explorers' 16 heads) for the explorers' figures
-(notebooks 3 and 6). Code asks for a colour with ``head_colour(i)`` or ``head_colour(i, EXPLORER_HEAD_COLOURS)``.
+One head palette for every figure, chosen to stay apart for readers with a colour-vision deficiency: the first
+seven are Okabe and Ito's colours (blue, orange, green, vermilion, purple, sky blue, yellow), safe for the
+common red-green and blue-yellow deficiencies; heads 8 to 16 (only the explorers go that far) take Paul Tol's
+"muted" colours. All keep a contrast with both the light and the dark page.
 """
 
 from __future__ import annotations
 
-HEAD_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D")
-
-EXPLORER_HEAD_COLOURS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
+HEAD_COLOURS = (
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",  # Okabe & Ito
+    "#882255", "#44AA99", "#999933", "#CC6677", "#117733", "#DDCC77", "#AA4499", "#88CCEE", "#332288",  # Tol muted
 )  # fmt: skip
 
 
-def head_colour(i: int, palette: tuple = HEAD_COLOURS) -> str:
-    """The colour of head i (0-based) in ``palette``; past its end the colours repeat."""
-    return palette[i % len(palette)]
+def head_colour(i: int) -> str:
+    """The colour of head i (0-based); past the 16th the colours repeat."""
+    return HEAD_COLOURS[i % len(HEAD_COLOURS)]
 
 
 def head_colourscale(num_heads: int) -> list:

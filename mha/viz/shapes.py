@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from mha.attention import attention_flops
 from mha.validate import check_positive_int
-from mha.viz.palette import EXPLORER_HEAD_COLOURS, head_colour, head_colourscale
+from mha.viz.palette import head_colour, head_colourscale
 from mha.viz.parts import FigureParts, parts_figure
 from mha.viz.render import rounded
 
@@ -202,7 +202,7 @@ def shape_parts(d_model: int, num_heads: int, seq_len: int) -> FigureParts:
     block = dict(type="scatter", fill="toself", mode="lines", hoverinfo="skip")
     data = [dict(block, x=whole[0], y=whole[1], line=dict(color="#555", width=1), fillcolor="#c8c8c8", name="all")]
     for i, (xs, ys) in enumerate(per_head):
-        colour = head_colour(i, EXPLORER_HEAD_COLOURS)
+        colour = head_colour(i)
         data.append(dict(block, x=xs, y=ys, line=dict(color=colour, width=1), name=f"head {i + 1}"))
     ys = [-r for r in range(len(rows))]
     text = dict(type="scatter", mode="text", showlegend=False, hoverinfo="skip", y=ys)

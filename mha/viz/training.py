@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mha.viz.heatmaps import check_weights, heatmap_trace, style_heatmap_axes
-from mha.viz.palette import EXPLORER_HEAD_COLOURS, blues, head_colour, head_colourscale
+from mha.viz.palette import blues, head_colour, head_colourscale
 from mha.viz.parts import FigureParts, axis_key, subplot_grid
 from mha.viz.render import rounded, unique_labels
 
@@ -190,8 +190,7 @@ def training_parts(
     names = ["all heads on"] + list(ablation or {})
     accs = [round(float(accuracy), 3)] + [round(float(a), 3) for a in (ablation or {}).values()]
     colors = ["#555555"] + [
-        head_colour(int(n.split()[-1]) - 1, EXPLORER_HEAD_COLOURS) if n.split()[-1].isdigit() else "#999999"
-        for n in names[1:]
+        head_colour(int(n.split()[-1]) - 1) if n.split()[-1].isdigit() else "#999999" for n in names[1:]
     ]
     data = [
         dict(
