@@ -121,8 +121,10 @@ def heatmap_trace(w_i, labels, i: int, axes: dict) -> dict:
 
 def style_heatmap_axes(layout: dict, axes: dict, first_col: bool) -> None:
     """Tilt and shrink the token labels of one heatmap subplot; only the first column shows the query labels."""
-    layout[axis_key(axes["xaxis"])].update(tickangle=-45, tickfont=dict(size=9))
-    layout[axis_key(axes["yaxis"])].update(autorange="reversed", tickfont=dict(size=9), showticklabels=first_col)
+    layout[axis_key(axes["xaxis"])].update(tickangle=-45, tickfont=dict(size=9), dtick=1)  # every token labelled
+    layout[axis_key(axes["yaxis"])].update(
+        autorange="reversed", tickfont=dict(size=9), dtick=1, showticklabels=first_col
+    )
 
 
 def head_view_parts(weights, tokens, query: int, title: str | None = None, cols: int | None = None) -> FigureParts:
