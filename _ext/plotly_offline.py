@@ -9,6 +9,9 @@ paint on a multi-megabyte script, figures or not. Instead, on each page that has
   has arrived;
 - every inline ``Plotly.newPlot`` script of the page is wrapped in ``mhaWhenPlotly(function () {...})``.
 
+When plotly.js has arrived, ``_ext/static/mha-figures.js`` (inlined with the loader) makes every figure follow the
+theme's light or dark mode, also when the reader switches it, and gives its sliders and buttons keyboard controls.
+
 Pages without a figure load no plotly.js at all. The bundle is plotly.js's "cartesian" partial bundle (scatter,
 bar, heatmap, sliders and menus: all the course draws), a third of the full one; it is kept in ``_ext/static``
 with its licence, and ``tests/test_book_assets.py`` checks that its version is the one plotly.py writes figures for.
@@ -20,6 +23,8 @@ from pathlib import Path
 
 STATIC = Path(__file__).parent / "static"
 BUNDLE = "plotly-cartesian.min.js"
+# dark mode and keyboard controls for the figures (inlined: a few kB, no extra request before the figures draw)
+FIGURES_JS = (STATIC / "mha-figures.js").read_text(encoding="utf-8")
 
 # plotly.py writes `<script>` (7.x) or `<script type="text/javascript">` (5.x) around `window.PLOTLYENV=...newPlot(...)`
 _FIGURE_SCRIPT = re.compile(
@@ -27,13 +32,18 @@ _FIGURE_SCRIPT = re.compile(
 )
 
 _LOADER = """<script>
+%s
 (function () {
   var queue = [], ready = false;
   window.mhaWhenPlotly = function (draw) { if (ready) { draw(); } else { queue.push(draw); } };
   function load() {
     var s = document.createElement("script");
     s.src = "%s";
-    s.onload = function () { ready = true; queue.splice(0).forEach(function (draw) { draw(); }); };
+    s.onload = function () {
+      window.mhaFigures.install(window.Plotly);
+      ready = true;
+      queue.splice(0).forEach(function (draw) { draw(); });
+    };
     document.head.appendChild(s);
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", load); } else { load(); }
@@ -56,7 +66,7 @@ def defer_figures(body: str, bundle_url: str) -> str:
     if "Plotly.newPlot(" not in body:
         return body
     wrapped = _FIGURE_SCRIPT.sub(r"<script>mhaWhenPlotly(function () {\1});</script>", body)
-    return _LOADER % bundle_url + wrapped
+    return _LOADER % (FIGURES_JS, bundle_url) + wrapped
 
 
 def _page_context(app, pagename, templatename, context, doctree):

@@ -39,6 +39,9 @@ def test_figures_wait_for_the_loader():
         figure_scripts[0][:80]
     )
     assert '"../_static/plotly-cartesian.min.js"' in page
+    # dark mode and keyboard controls are installed before the first figure is drawn
+    assert page.index("window.mhaFigures = {") < page.index("mhaFigures.install(window.Plotly)")
+    assert page.index("mhaFigures.install(window.Plotly)") < page.index("queue.splice(0)")
     assert "<script src=" not in page  # nothing that blocks the first paint
 
 

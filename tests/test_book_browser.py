@@ -110,10 +110,24 @@ class PageLog:
         self.problems: list[str] = []
 
     def attach(self, page):
-        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
+        # axe-core fetches the page's style sheets itself and resolves their @import against the page's URL, not
+        # the sheet's (theme.css's "../basic.css" becomes /basic.css): while axe runs, its own failed
+        # style-sheet fetches are not the book's problem.
+        def axe_css(url: str, resource_type: str = "xhr") -> bool:
+            return getattr(page, "mha_in_axe", False) and url.endswith(".css") and resource_type in ("xhr", "fetch")
+
+        def console(m):
+            if m.type == "error" and not axe_css((m.location or {}).get("url", "")):
+                self.problems.append(f"console error: {m.text}")
+
+        def response(r):
+            if r.status >= 400 and not axe_css(r.url, r.request.resource_type):
+                self.problems.append(f"HTTP {r.status}: {r.url}")
+
+        page.on("console", console)
         page.on("pageerror", lambda e: self.problems.append(f"uncaught exception: {e}"))
         page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
-        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        page.on("response", response)
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +322,182 @@ def _check_menus(page, fig_id: str, n_menus: int, problems: list[str]):
                 problems.append(f"figure {fig_id}: menu {m} button {b} ({opts['labels'][b]!r}) changes nothing")
 
 
+# ---------------------------------------------------------------- light and dark figures, keyboard controls
+
+SET_MODE_JS = "m => { document.documentElement.dataset.theme = m; document.documentElement.dataset.mode = m; }"
+
+# Each figure's colours as plotly drew them, with the theme's own colours to compare with.
+FIGURE_COLOURS_JS = f"""() => {{
+    const css = n => getComputedStyle(document.documentElement).getPropertyValue(n).trim();
+    const lum = c => {{
+        const m = /^#([0-9a-f]{{6}})$/i.exec(c), r = /rgba?\\(([\\d.]+),\\s*([\\d.]+),\\s*([\\d.]+)/.exec(c);
+        const rgb = m ? [0, 2, 4].map(i => parseInt(m[1].substr(i, 2), 16)) : r ? [+r[1], +r[2], +r[3]]
+                  : c === 'white' ? [255, 255, 255] : c === 'black' ? [0, 0, 0] : null;
+        if (!rgb) return null;
+        const l = rgb.map(v => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+        return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+    }};
+    const low = (scale, reversed) => lum((reversed ? scale[scale.length - 1] : scale[0])[1]);
+    return {{background: css('--pst-color-background'), text: css('--pst-color-text-base'),
+             figures: {FIGURES_JS}.map(gd => {{
+        const L = gd._fullLayout;
+        const scales = Object.keys(L).filter(k => /^coloraxis\\d*$/.test(k))
+            .map(k => low(L[k].colorscale, L[k].reversescale))
+            .concat(gd._fullData.filter(t => t.type === 'heatmap' && !t.coloraxis && t.colorscale)
+                    .map(t => low(t.colorscale, t.reversescale)));
+        return {{id: gd.id, paper: L.paper_bgcolor, font: L.font.color, paperLum: lum(L.paper_bgcolor),
+                 plotLum: lum(L.plot_bgcolor), fontLum: lum(L.font.color), lowEnds: scales}};
+    }})}};
+}}"""
+
+
+def _check_theme(page, problems: list[str]) -> None:
+    """Figures follow the reader's light/dark switch: dark paper and light text in dark mode, colour scales whose
+    low end is dark (small values quiet on the dark page), and back to their own colours in light mode."""
+    page.evaluate(SET_MODE_JS, "light")
+    light = page.evaluate(FIGURE_COLOURS_JS)
+    if not light["figures"]:
+        return
+    page.evaluate(SET_MODE_JS, "dark")
+    try:
+        page.wait_for_function(
+            f"bg => {FIGURES_JS}.every(gd => gd._fullLayout.paper_bgcolor === bg)",
+            arg=page.evaluate(
+                "getComputedStyle(document.documentElement).getPropertyValue('--pst-color-background')"
+            ).strip(),
+            timeout=10_000,
+        )
+    except Exception:
+        pass
+    dark = page.evaluate(FIGURE_COLOURS_JS)
+    for fig in dark["figures"]:
+        if fig["paper"] != dark["background"] or fig["font"] != dark["text"]:
+            problems.append(f"figure {fig['id']} in dark mode: paper {fig['paper']}, font {fig['font']} (theme: "
+                            f"background {dark['background']}, text {dark['text']})")  # fmt: skip
+        elif not (fig["paperLum"] < 0.05 and fig["plotLum"] < 0.1 and fig["fontLum"] > 0.4):
+            problems.append(f"figure {fig['id']} in dark mode is not dark: {fig}")
+        if any(end is None or end > 0.3 for end in fig["lowEnds"]):
+            problems.append(f"figure {fig['id']} in dark mode: a colour scale starts light: {fig['lowEnds']}")
+    page.evaluate(SET_MODE_JS, "light")
+    try:
+        page.wait_for_function(
+            f"paper => {FIGURES_JS}.every((gd, i) => gd._fullLayout.paper_bgcolor === paper[i])",
+            arg=[f["paper"] for f in light["figures"]],
+            timeout=10_000,
+        )
+    except Exception:
+        pass
+    back = page.evaluate(FIGURE_COLOURS_JS)
+    for before, after in zip(light["figures"], back["figures"]):
+        if before != after:
+            problems.append(f"figure {before['id']} back in light mode differs: {before} -> {after}")
+
+
+CONTROLS_JS = """gd => Array.from(gd.querySelectorAll('.mha-control')).filter(c => c.style.display !== 'none')
+  .map(c => ({
+    slider: c.dataset.slider === undefined ? null : +c.dataset.slider,
+    menu: c.dataset.menu === undefined ? null : +c.dataset.menu,
+    button: c.dataset.button === undefined ? null : +c.dataset.button,
+    role: c.getAttribute('role') || c.tagName.toLowerCase(), name: c.getAttribute('aria-label') || '',
+    now: c.getAttribute('aria-valuenow'), max: c.getAttribute('aria-valuemax'), text: c.getAttribute('aria-valuetext'),
+    pressed: c.getAttribute('aria-pressed')}))"""
+
+FOCUSED_JS = """() => { const c = document.activeElement; if (!c || !c.classList.contains('mha-control')) return null;
+    const s = getComputedStyle(c);
+    return {slider: c.dataset.slider === undefined ? null : +c.dataset.slider,
+            menu: c.dataset.menu === undefined ? null : +c.dataset.menu,
+            button: c.dataset.button === undefined ? null : +c.dataset.button,
+            outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2,
+            figure: c.closest('.plotly-graph-div').id}; }"""
+
+
+def _key(page, fig_id: str, key: str) -> tuple[bool, str]:
+    before = _figure_state(page, fig_id)
+    page.keyboard.press(key)
+    return _wait_for_change(page, fig_id, before), before
+
+
+def _check_keyboard(page, fig_id: str, problems: list[str]) -> None:
+    """Every slider and menu button of the figure is reached with Tab (with a visible focus outline) and works
+    from the keyboard alone: arrows, Home and End move a slider, Enter and Space press a button; each changes the
+    figure and updates the control's ARIA state."""
+    controls = page.eval_on_selector(f"#{fig_id}", CONTROLS_JS)
+    full = page.eval_on_selector(
+        f"#{fig_id}",
+        """gd => ({sliders: (gd._fullLayout.sliders || []).map(s => ({active: s.active,
+                    labels: s.steps.map(t => t.label),
+                    methods: s.steps.map(t => t.method)})),
+                  menus: (gd._fullLayout.updatemenus || []).map(m => ({active: m.active, type: m.type,
+                    methods: m.buttons.map(b => b.method)}))})""",
+    )
+    wanted = len(full["sliders"]) + sum(len(m["methods"]) if m["type"] == "buttons" else 1 for m in full["menus"])
+    if len(controls) != wanted:
+        problems.append(f"figure {fig_id}: {len(controls)} keyboard controls for {wanted} sliders and buttons")
+        return
+    # Tab from just before the figure reaches every control in turn, each with a visible focus outline
+    page.eval_on_selector(
+        f"#{fig_id}",
+        """gd => { const s = document.createElement('span'); s.tabIndex = 0; s.id = 'mha-tab-start';
+                   gd.parentNode.insertBefore(s, gd); s.focus(); }""",
+    )
+    reached = []
+    for _ in controls:  # the controls come first in the figure, before plotly's toolbar
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED_JS)
+        if not focused or focused["figure"] != fig_id:
+            where = page.evaluate("document.activeElement.outerHTML.slice(0, 80)")
+            problems.append(f"figure {fig_id}: Tab reached {len(reached)} of {len(controls)} controls, then {where}")
+            break
+        if not focused["outline"]:
+            problems.append(f"figure {fig_id}: the focused control {focused} shows no focus outline")
+        reached.append(focused)
+    page.evaluate("document.getElementById('mha-tab-start').remove()")
+    for c in controls:
+        if c["role"] not in ("slider", "button") or not c["name"].strip():
+            problems.append(f"figure {fig_id}: a control with no role or name: {c}")
+
+    for s, opts in enumerate(full["sliders"]):
+        control = page.locator(f"#{fig_id} .mha-control[data-slider='{s}']")
+        control.focus()
+        n, start = len(opts["labels"]), opts["active"]
+        # End, then Left arrow down to the first step, then Home ... back to where the reader started with Right
+        keys = ["End"] + ["ArrowLeft"] * (n - 1) + ["End", "Home"] + ["ArrowRight"] * start
+        expected, where = [], start
+        for key in keys:
+            where = {"End": n - 1, "Home": 0, "ArrowLeft": max(where - 1, 0), "ArrowRight": min(where + 1, n - 1)}[key]
+            expected.append(where)
+        position = start
+        for key, to in zip(keys, expected):
+            changed, _ = _key(page, fig_id, key)
+            if to != position and opts["methods"][to] != "skip" and not changed:
+                problems.append(f"figure {fig_id}: slider {s}, key {key} to step {to} changes nothing")
+            now = control.get_attribute("aria-valuenow")
+            active = page.eval_on_selector(f"#{fig_id}", f"gd => gd._fullLayout.sliders[{s}].active")
+            text = control.get_attribute("aria-valuetext") or ""
+            if now != str(to) or active != to or not text.endswith(str(opts["labels"][to])):
+                problems.append(f"figure {fig_id}: slider {s}, key {key}: expected step {to}, "
+                                f"active {active}, aria-valuenow {now}, aria-valuetext {text!r}")  # fmt: skip
+                break
+            position = to
+
+    for m, menu in enumerate(full["menus"]):
+        if menu["type"] != "buttons":
+            continue
+        order = [b for b in range(len(menu["methods"])) if b != menu["active"]] + [max(menu["active"], 0)]
+        page.locator(f"#{fig_id} .mha-control[data-menu='{m}'][data-button='0']").focus()
+        at = 0
+        for i, b in enumerate(order):
+            while at != b:  # the arrow keys move between the buttons of one menu
+                page.keyboard.press("ArrowRight")
+                at = (at + 1) % len(menu["methods"])
+            changed, _ = _key(page, fig_id, "Enter" if i % 2 == 0 else " ")
+            pressed = page.locator(f"#{fig_id} .mha-control[data-menu='{m}'][data-button='{b}']")
+            if menu["methods"][b] != "skip" and b != menu["active"] and not changed:
+                problems.append(f"figure {fig_id}: menu {m} button {b}: Enter/Space changes nothing")
+            if pressed.get_attribute("aria-pressed") != "true" or page.evaluate(FOCUSED_JS)["button"] != b:
+                problems.append(f"figure {fig_id}: menu {m} button {b} pressed from the keyboard is not marked pressed")
+
+
 TOGGLES_JS = """() => {
     // Everything a reader has to open: sphinx-exercise solutions, togglebutton admonitions,
     // myst-nb hidden cells (<details class="hide">) and sphinx-design dropdowns.
@@ -410,6 +600,8 @@ def test_page_in_browser(open_page, server, rel, record_property):
         problems += [f"figure {fig['id']} ({title!r}): {p}" for p in page.eval_on_selector(gd, FIGURE_TEXT_JS)]
         _check_sliders(page, fig["id"], fig["sliders"], problems)
         _check_menus(page, fig["id"], fig["menus"], problems)
+        if fig["sliders"] or fig["menus"]:
+            _check_keyboard(page, fig["id"], problems)
 
     math = page.evaluate(MATH_REPORT_JS)
     if math["typeset"] != math["n"]:
@@ -418,6 +610,7 @@ def test_page_in_browser(open_page, server, rel, record_property):
 
     n_links = _check_links(page, server, problems)
     n_toggles = _check_toggles(page, problems)
+    _check_theme(page, problems)
     _check_accessibility(page, problems)
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -451,6 +644,44 @@ def test_pages_work_over_file_urls(open_page):
         assert not undrawn, f"{rel} over file://: figures not drawn: {undrawn}"
         assert math["typeset"] == math["n"], f"{rel} over file://: math typeset {math['typeset']} of {math['n']}"
         assert not log.problems, f"{rel} over file://:\n  " + "\n  ".join(log.problems)
+
+
+def test_figures_follow_the_theme_switch(browser, server):
+    """A reader who chose dark mode gets dark figures from the start; the theme's own switch button in the header
+    turns them light again (and the keyboard controls stay in place)."""
+    rel = next((p for p in PAGES if "Plotly.newPlot(" in (BOOK / p).read_text(encoding="utf-8")), None)
+    if rel is None:
+        pytest.skip("no page of the book has a figure")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+        page.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
+        page.goto(server + rel, wait_until="load")
+        _wait_until_rendered(page)
+        page.wait_for_function(f"() => {FIGURES_JS}.every(gd => gd._mhaTheme && gd._mhaTheme.clean)")
+        dark = page.evaluate(FIGURE_COLOURS_JS)
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        assert dark["figures"] and all(
+            f["paper"] == dark["background"] and f["font"] == dark["text"] and f["paperLum"] < 0.05
+            for f in dark["figures"]
+        ), f"{rel}: figures drawn in dark mode are not dark: {dark}"
+        switch = page.locator(".theme-switch-button:visible").first
+        for _ in range(3):  # the switch cycles through the theme's modes: light, dark and the system's choice
+            if page.evaluate("document.documentElement.dataset.theme") == "light":
+                break
+            switch.click()
+        assert page.evaluate("document.documentElement.dataset.theme") == "light"
+        page.wait_for_function(
+            f"() => {FIGURES_JS}.every(gd => gd._mhaTheme && gd._mhaTheme.clean && !gd._mhaTheme.dark)"
+        )
+        light = page.evaluate(FIGURE_COLOURS_JS)
+        assert all(f["paperLum"] > 0.8 and f["fontLum"] < 0.2 for f in light["figures"]), (
+            f"{rel}: after the switch to light mode the figures stay dark: {light}"
+        )
+    finally:
+        context.close()
 
 
 def _launch_urls(notebook_rel: str) -> tuple[str, str]:
@@ -522,12 +753,15 @@ def _check_accessibility(page, problems: list[str]) -> None:
             f"document.documentElement.dataset.theme = '{mode}'; document.documentElement.dataset.mode = '{mode}'"
         )
         page.wait_for_timeout(200)  # the theme's colours change through CSS variables
+        page.mha_in_axe = True
         violations = page.evaluate(
             axe
             + """; axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(v => ({
                   id: v.id, impact: v.impact, help: v.help,
                   where: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"""
         )
+        page.wait_for_timeout(100)  # let the failed fetches of axe's style sheets be reported while it is set
+        page.mha_in_axe = False
         problems += [f"axe, {mode} mode: {v['id']} ({v['impact']}): {v['help']} at {v['where']}" for v in violations]
     page.evaluate("document.documentElement.dataset.theme = 'light'; document.documentElement.dataset.mode = 'light'")
     for fig in page.evaluate(FIGURE_TEXT_ALTERNATIVES_JS):
