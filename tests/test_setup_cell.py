@@ -1,8 +1,11 @@
 """Every notebook opens the same way: a title cell, then the one canonical setup cell.
 
-The setup cell is what makes a notebook run on Colab: it installs the course's `mha` package from the
-repository named in `_config.yml` (the one place that holds the URL; the launch buttons use it too) at a
-pinned ref, and leaves Colab's torch, plotly and ipywidgets as they are (see tests/test_install.py).
+The setup cell is what makes a notebook run wherever it is opened: where `mha` cannot be imported (Colab, or a
+notebook downloaded alone from the book into a fresh environment) it installs the course's `mha` package from the
+repository named in `_config.yml` (the one place that holds the URL; the launch buttons use it too) at a pinned
+ref; `mha` asks for torch, numpy, plotly and ipywidgets only as lower bounds, so Colab's stay as they are (see
+tests/test_install.py). Where `mha` is importable (this repository's environment) it prints nothing.
+`scripts/apply_setup_cell.py` writes this cell into every notebook.
 """
 
 import re
@@ -25,11 +28,13 @@ REPOSITORY_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"
 PINNED_REF = f"v{mha.__version__}"
 
 SETUP_CELL = f"""\
-# Setup: on Colab, install the course's `mha` package (Colab's torch, plotly and ipywidgets stay as they are).
-import sys
+# Setup: install the course's `mha` package where it is missing (Colab, a notebook downloaded alone);
+# torch, plotly and ipywidgets already there stay as they are.
+import importlib.util
 
-if "google.colab" in sys.modules:
+if importlib.util.find_spec("mha") is None:
     %pip install -q "mha @ git+{REPOSITORY_URL}@{PINNED_REF}"
+    importlib.invalidate_caches()
 
 import mha
 
@@ -78,3 +83,47 @@ def test_the_version_is_written_once():
         f"the installed mha says {importlib.metadata.version('mha')}, mha/__init__.py says {mha.__version__}: "
         "reinstall with `pip install -e .`"
     )
+
+
+def _setup_code(install_line: str) -> str:
+    """The setup cell as plain Python: the %pip line replaced by ``install_line``."""
+    return "\n".join(install_line if "%pip" in line else line for line in SETUP_CELL.splitlines())
+
+
+def test_setup_cell_installs_only_where_mha_is_missing(monkeypatch):
+    import importlib.util
+
+    calls = []
+    namespace = {"record": calls.append}
+    exec(_setup_code("    record('pip install')"), namespace)  # here: mha importable, so no install
+    assert calls == []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mha" else real(name, *a))
+    exec(_setup_code("    record('pip install')"), namespace)  # a fresh environment or Colab: install
+    assert calls == ["pip install"]
+
+
+def test_apply_setup_cell_script_writes_the_canonical_cell(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    source = NOTEBOOKS[0]
+    copy = folder / source.name
+    shutil.copy(source, copy)
+    nb = json.loads(copy.read_text(encoding="utf-8"))
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    first["source"] = ["# an old setup cell\n", "import mha"]
+    copy.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    script = ROOT / "scripts" / "apply_setup_cell.py"
+    subprocess.run([sys.executable, str(script), str(folder)], check=True, capture_output=True)
+    after = json.loads(copy.read_text(encoding="utf-8"))
+    assert _first_code_cell(nbformat.reads(json.dumps(after), as_version=4)).source == SETUP_CELL
+    first_after = next(c for c in after["cells"] if c["cell_type"] == "code")
+    first["source"] = first_after["source"]
+    assert after == nb, "the script must change the first code cell's source only"
+    subprocess.run([sys.executable, str(script), str(folder)], check=True, capture_output=True)
+    assert json.loads(copy.read_text(encoding="utf-8")) == after  # running it twice changes nothing
