@@ -186,3 +186,42 @@ def test_controls_figure_steps_swap_in_each_figure():
         assert f"h = {h}" in step.args[1]["title"]["text"]
         assert sum(step.args[0]["visible"]) == len(figs[h].data)  # the other trace slots are hidden
     assert len({s.args[1]["height"] for s in steps}) == 1  # one height: the page does not move
+
+
+# ---------------------------------------------------------------- the experiments' figures (notebooks 2 and 6)
+
+
+def test_seed_accuracy_figure_one_marker_per_seed_and_baseline_lines():
+    fig = viz.seed_accuracy_figure(
+        {"1 head": [0.5, 0.61234], "2 heads": torch.tensor([0.9, 0.95])}, [0, 1], {"most common answer": 0.23}
+    )
+    assert [t.name for t in fig.data] == ["1 head", "2 heads"]
+    assert list(fig.data[0].y) == [0.5, 0.6123] and list(fig.data[0].x) == [0, 1]  # rounded to 4 decimals
+    assert [s.y0 for s in fig.layout.shapes] == [0.23]
+    with pytest.raises(ValueError, match="3 accuracies for 2 seeds"):
+        viz.seed_accuracy_figure({"1 head": [0.5, 0.6, 0.7]}, [0, 1])
+
+
+def test_head_distance_figure_starts_at_step_one_on_a_log_axis():
+    fig = viz.head_distance_figure({"float32": [0.0, 1.5e-8, 1.1e-4], "float64": [0.0, 3e-13, 6e-13]})
+    assert fig.layout.yaxis.type == "log"
+    assert list(fig.data[0].x) == [1, 2] and list(fig.data[0].y) == [1.5e-8, 1.1e-4]
+
+
+def test_attention_row_figure_one_panel_per_sentence():
+    rows = [("tired", ["the", "cat"], torch.tensor([0.25, 0.75])), ("wide", ["the", "road"], [1.0, 0.0])]
+    fig = viz.attention_row_figure(rows, head=2)
+    assert [t.type for t in fig.data] == ["bar", "bar"] and fig.data[0].marker.color == viz.head_colour(2)
+    assert list(fig.data[0].x) == ["0 the", "1 cat"] and list(fig.data[1].y) == [1.0, 0.0]
+    with pytest.raises(ValueError, match="2 words but 3 weights"):
+        viz.attention_row_figure([("x", ["a", "b"], [0.2, 0.3, 0.5])], head=0)
+
+
+def test_pruning_figure_mean_and_spread_over_models():
+    by_importance = torch.tensor([[1.0, 0.8, 0.2], [1.0, 0.6, 0.0]])  # (models, heads + 1)
+    at_random = torch.tensor([[1.0, 0.5, 0.2], [1.0, 0.5, 0.0]])
+    fig = viz.pruning_figure({"one layer": (by_importance, at_random)})
+    first = fig.data[0]
+    assert first.name == "least important first" and list(first.y) == [1.0, 0.7, 0.1]
+    assert list(first.error_y.array) == [0.0, 0.1414, 0.1414]
+    assert fig.data[1].name == "random order" and list(fig.data[1].x) == [0, 1, 2]

@@ -6,6 +6,8 @@
 - ``heatmaps``: attention weights of one head, of h heads, and the head view of one token
 - ``shapes``: the shape of every tensor of a layer, split_heads, W_O's blocks, timings and FLOPs
 - ``training``: training curves, head roles, ablation, and the training explorer's figure
+- ``studies``: the experiments of notebooks 2 and 6 (accuracy per seed, drifting heads, one attention row in two
+  sentences, pruning curves)
 - ``explorer``: ``controls_figure``, the slider machinery of the explorers' kernel-free figures
 
 Every figure is a ``plotly.graph_objects.Figure`` (or its plain (data, layout) parts) built from numbers
@@ -27,6 +29,7 @@ from mha.viz.shapes import (
     timing_figure,
     w_o_blocks_figure,
 )
+from mha.viz.studies import attention_row_figure, head_distance_figure, pruning_figure, seed_accuracy_figure
 from mha.viz.training import (
     head_ablation_figure,
     head_role_figure,
@@ -41,18 +44,22 @@ __all__ = [
     "HEAD_COLOURS",
     "PLOTLY_CONFIG",
     "attention_heatmap",
+    "attention_row_figure",
     "controls_figure",
     "display_bundle",
     "flops_figure",
     "head_ablation_figure",
     "head_colour",
+    "head_distance_figure",
     "head_heatmaps",
     "head_role_figure",
     "head_view_figure",
     "head_view_parts",
     "mha_sizes",
     "parts_figure",
+    "pruning_figure",
     "role_winners_figure",
+    "seed_accuracy_figure",
     "setup_notebook",
     "shape_figure",
     "shape_parts",
