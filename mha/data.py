@@ -134,8 +134,9 @@ def make_referent_task(n: int, seed: int = 0) -> Task:
 
     - **reference**: what does "it" refer to? The adjective decides: "tired", "sleepy", ... -> the animal
       (position 1); "wide", "far", ... -> the thing (position 5). Only the adjective knows which, so in a
-      one-layer model the adjective's row of attention is where "it" gets resolved. Both nouns can be
-      animals, so the answer needs a look at the right one.
+      one-layer model only the adjective's row can find the right noun (the LLM4N article's semantic head);
+      the row of "it" comes first and needs a second layer (``mha.experiments.ask_at`` moves the question
+      there). Both nouns can be animals, so the answer needs a look at the right one.
     - **verb**: what did it not do? The verb (position 3), a fixed grammatical link in the sentence.
 
     The example sentence "... too tired" has the answer "animal, cross"; its twin "... too wide" has
