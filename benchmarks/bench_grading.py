@@ -1,6 +1,6 @@
 """Throughput of the grader on one machine: a generated class of submissions, graded with `-j JOBS`.
 
-    .venv/bin/python benchmarks/bench_grading.py [--students 60] [--jobs 2]
+    .venv/bin/python benchmarks/bench_grading.py [--students 60] [--jobs 2] [--fork-server]
 
 The class mixes the course's notebooks 04 and 08: a third hand in the solutions, a third the student version
 untouched, a third a known mistake (split_heads without the transpose and softmax_dim = -2; layer_norm with the
@@ -69,13 +69,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--fork-server", action="store_true", help="kernels forked from one process (mha.forkserver)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder, out = Path(tmp) / "class", Path(tmp) / "grades"
         folder.mkdir()
         made = make_class(folder, args.students)
         started = time.monotonic()
-        course.main(["grade", str(folder), "--out", str(out), "--jobs", str(args.jobs)])
+        argv = ["grade", str(folder), "--out", str(out), "--jobs", str(args.jobs)]
+        course.main(argv + (["--fork-server"] if args.fork_server else []))
         total = time.monotonic() - started
         report = json.loads((out / "grades.json").read_text())
     subs = report["submissions"]
@@ -91,7 +93,8 @@ def main() -> None:
         want = 0 if kind == "student" else expected_points[(number, kind)]
         if sub["points"] != want:
             wrong.append((Path(sub["file"]).name, kind, sub["points"], want, sub["notes"]))
-    print(f"\n{len(subs)} notebooks, -j {args.jobs}: {total:.0f} s in all, {total / len(subs):.1f} s per notebook")
+    how = " --fork-server" if args.fork_server else ""
+    print(f"\n{len(subs)} notebooks, -j {args.jobs}{how}: {total:.0f} s in all, {total / len(subs):.1f} s per notebook")
     for part in ("start", "cells", "grading"):
         values = [s["timing"][part] for s in subs if part in s.get("timing", {})]
         if values:

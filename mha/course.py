@@ -247,30 +247,36 @@ class Limits:
     file_mb: int = 256
 
 
+def _limit_values(limits: Limits) -> list[tuple[str, int]]:
+    return [
+        ("RLIMIT_DATA", limits.memory_mb << 20),
+        ("RLIMIT_CPU", int(limits.cpu_seconds)),
+        ("RLIMIT_FSIZE", limits.file_mb << 20),
+        ("RLIMIT_CORE", 0),
+    ]
+
+
 def _limit_kernel(pid: int, limits: Limits) -> None:
     import resource
 
-    for which, value in (
-        (resource.RLIMIT_DATA, limits.memory_mb << 20),
-        (resource.RLIMIT_CPU, int(limits.cpu_seconds)),
-        (resource.RLIMIT_FSIZE, limits.file_mb << 20),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        resource.prlimit(pid, which, (value, value))
+    for name, value in _limit_values(limits):
+        resource.prlimit(pid, getattr(resource, name), (value, value))
 
 
 def _death(client, limits: Limits) -> str:
     """Why the kernel died, from its exit status."""
     process = getattr(getattr(client.km, "provisioner", None), "process", None)
     code = process.poll() if process is not None else None
-    if code == -signal.SIGXCPU:
+    if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):  # 128 + N: a forked kernel's relay (mha.forkserver)
         return f"the kernel used more than {limits.cpu_seconds} s of CPU time and was stopped"
-    if code == -signal.SIGKILL:
+    if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
         return "the kernel was killed (out of memory, or the CPU limit)"
     return f"the kernel ended (exit status {code}): a cell called os._exit, crashed, or ran out of memory"
 
 
-def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: int, timing: dict | None = None):
+def _run_notebook(
+    nb, number: str | None, workdir: Path, limits: Limits, salt: int, timing: dict | None = None, server=None
+):
     """Execute nb in a fresh, limited kernel, then grade it: (the checks' results, notes about what went wrong).
 
     The learner's cells run first; the checks then run in this process (``mha.grading.grade_notebook``), on values
@@ -302,6 +308,7 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
     quiet_log.setLevel(logging.CRITICAL)  # timeouts and interrupts are reported in the notes instead
     client = _client_class()(
         nb,
+        km=server.kernel_manager() if server is not None else None,
         log=quiet_log,
         timeout=int(limits.cell_timeout),
         kernel_name="python3",
@@ -316,6 +323,8 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
     )
     env = {k: v for k, v in os.environ.items() if k != RESULTS_ENV}  # the kernel reports nothing the grader reads
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if server is not None:  # the forked kernel sets its own limits (hard) before any cell runs
+        env["MHA_KERNEL_LIMITS"] = json.dumps({name: value for name, value in _limit_values(limits)})
     deadline = time.monotonic() + limits.timeout
     errors = 0
     dead: list[str] = []
@@ -360,7 +369,7 @@ def _run_notebook(nb, number: str | None, workdir: Path, limits: Limits, salt: i
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the kernel's own log lines
     timing = timing if timing is not None else {}
     clock = time.monotonic()
-    with client.setup_kernel(env=env, cwd=str(workdir), **quiet):
+    with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True, **quiet):
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
         if pid is None:
             raise RuntimeError("the kernel's process id is unknown: its limits cannot be set")
@@ -401,12 +410,14 @@ def grade_file(
     limits: Limits | None = None,
     salt: int | None = None,
     notebook: str | None = None,
+    server=None,
 ) -> Submission:
     """Grade one submitted notebook. Never raises and never writes to ``path``.
 
     limits: what the submission may use (``timeout`` and ``cell_timeout`` are used when it is None); salt: the
     grading run's secret mixed into the checks' inputs (a fresh one when None); notebook: grade the file as this
-    course notebook ("04"), whatever its name says.
+    course notebook ("04"), whatever its name says; server: a running ``mha.forkserver.ForkServer`` to start the
+    kernel from (None: a kernel started the usual way).
     """
     import nbformat
 
@@ -431,7 +442,7 @@ def grade_file(
     else:
         with tempfile.TemporaryDirectory(prefix="mha-grade-") as tmp:
             try:
-                results, notes = _run_notebook(nb, number, Path(tmp), limits, salt, sub.timing)
+                results, notes = _run_notebook(nb, number, Path(tmp), limits, salt, sub.timing, server)
                 sub.notes += notes
             except Exception as e:  # a kernel that does not start, a broken cell structure, ...
                 sub.notes.append(f"could not run the notebook ({type(e).__name__}: {str(e)[:160]})")
@@ -455,22 +466,33 @@ def grade_files(
     jobs: int = 1,
     limits: Limits | None = None,
     notebook: str | None = None,
+    fork_server: bool = False,
 ) -> list[Submission]:
     """Grade many notebooks, ``jobs`` kernels at a time; the result is in the order of ``files``.
 
-    One secret salt is drawn for the whole run: every submission gets the same fresh inputs.
+    One secret salt is drawn for the whole run: every submission gets the same fresh inputs. fork_server: start
+    every kernel as a fork of one process that imported the course's modules once (``mha.forkserver``).
     """
     limits = limits or Limits(timeout=timeout, cell_timeout=cell_timeout)
     salt = secrets.randbits(62)
+    server = None
+    if fork_server:
+        from mha.forkserver import ForkServer
+
+        server = ForkServer()
 
     def one(path: Path) -> Submission:
         print(f"grading {path} ...", file=sys.stderr, flush=True)
-        return grade_file(path, limits=limits, salt=salt, notebook=notebook)
+        return grade_file(path, limits=limits, salt=salt, notebook=notebook, server=server)
 
-    if jobs <= 1 or len(files) <= 1:
-        return [one(p) for p in files]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work; the threads mostly wait
-        return list(pool.map(one, files))
+    try:
+        if jobs <= 1 or len(files) <= 1:
+            return [one(p) for p in files]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work; the threads mostly wait
+            return list(pool.map(one, files))
+    finally:
+        if server is not None:
+            server.close()
 
 
 def _find_submissions(paths: list[str]) -> list[Path]:
@@ -569,6 +591,11 @@ def _parser() -> argparse.ArgumentParser:
         "--cpu-seconds", type=int, default=Limits.cpu_seconds, help="CPU time per kernel, s (default: %(default)s)"
     )
     g.add_argument("--notebook", help="grade every file as this course notebook (e.g. 04), whatever its name")
+    g.add_argument(
+        "--fork-server",
+        action="store_true",
+        help="start each kernel as a fork of one process that imported torch and the course once (faster)",
+    )
     z = sub.add_parser(
         "gradescope",
         help="build a Gradescope autograder zip",
@@ -662,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         parser.error(f"no notebooks (*.ipynb) found in {', '.join(args.paths)}")
     limits = Limits(args.timeout, args.cell_timeout, args.memory_mb, args.cpu_seconds)
-    subs = grade_files(files, jobs=args.jobs, limits=limits, notebook=args.notebook)
+    subs = grade_files(files, jobs=args.jobs, limits=limits, notebook=args.notebook, fork_server=args.fork_server)
     _print_table(subs)
     csv_path, json_path = _write_reports(subs, Path(args.out))
     print(f"\nwrote {csv_path} and {json_path}")

@@ -381,3 +381,23 @@ def test_the_grader_gives_the_feedback_of_the_check_cell(tmp_path, capsys):
     results = grading.grade_notebook("08", grading.in_process_ask(namespace, tmp_path / "2"), salt=3)
     assert [r.status for r in results] == ["not done", "not done"]
     assert torch.is_tensor(grading.plain(torch.ones(2)))
+
+
+def test_forked_kernels_grade_the_same(graded, tmp_path):
+    """With --fork-server every kernel is a fork of one process that imported the course once: the same points
+    and the same notes, limits included, for a few of the attacks above."""
+    names = ["solution", "honest_wrong", "replace_the_checks", "os_exit", "memory_bomb", "tensor_subclass_that_lies"]
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    folder.mkdir()
+    every = attacks(tmp_path / "marker")
+    for name in names:
+        nbformat.write(every[name], folder / f"08_{name}.ipynb")
+    argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "20", "--jobs", "2", "--fork-server"]
+    assert course.main(argv + ["--memory-mb", "3000"]) == 0
+    report = json.loads((out / "grades.json").read_text())
+    for sub in report["submissions"]:
+        name = Path(sub["file"]).stem.removeprefix("08_")
+        before = graded["by_name"][name]
+        assert sub["points"] == before["points"], name
+        assert [e["feedback"] for e in sub["exercises"]] == [e["feedback"] for e in before["exercises"]], name
+        assert sub["notes"] == before["notes"], name
