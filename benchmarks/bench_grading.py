@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from mha import course
+from mha import course, student
 
 MISTAKES = {
     "04": {
@@ -54,9 +54,9 @@ def make_class(folder: Path, students: int) -> dict[str, tuple[str, str]]:
     for i in range(students):
         number = "04" if i % 2 else "08"
         kind = ("solution", "student", "mistaken")[(i // 2) % 3]
-        nb = nbformat.read(course.NOTEBOOKS / FILES[number], as_version=4)
+        nb = nbformat.read(student.NOTEBOOKS / FILES[number], as_version=4)
         if kind == "student":
-            nb = course.student_version(nb, number)
+            nb = student.student_version(nb, number)
         elif kind == "mistaken":
             nb = mistaken(nb, number)
         name = f"{number}_learner{i:03d}.ipynb"

@@ -22,16 +22,9 @@ changes a module) is reported in the notes.
 from __future__ import annotations
 
 import argparse
-import ast
-import copy
 import csv
 import json
-import logging
-import os
-import re
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,145 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mha.exercises import EXERCISES, RESULTS_ENV, TIME_LIMIT, Exercise, exercises_for
-
-SOLUTION_TAG = "solution"
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-_GATE = re.compile(r"^\s*(```+|:::+)\s*\{solution-(start|end)\}[ \t]*(\S*)")  # and the label: ex-04-2
-_LABEL = re.compile(r"ex-(\d\d)-(\d+)")
-
-
-# ---------------------------------------------------------------- the student version
-
-
-def _exercise_by_name(name: str, notebook: str | None) -> Exercise | None:
-    matches = [e for e in EXERCISES.values() if e.name == name]
-    if notebook:
-        matches = [e for e in matches if e.notebook == notebook] or matches
-    return matches[0] if matches else None
-
-
-def make_stub(source: str, notebook: str | None = None) -> str:
-    """The student's version of a solution cell: signatures and docstrings kept, bodies replaced.
-
-    A function keeps its ``def`` line(s) and docstring and raises NotImplementedError with a hint; the exercise's
-    answer (``name = <value>``) becomes ``name = ...``; imports stay; any other statement is dropped.
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return "# Exercise: write your code here.\n"
-    lines = source.splitlines()
-    first = None
-    parts = []
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            parts.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            ex = _exercise_by_name(node.name, notebook)
-            first = first or ex
-            body0 = node.body[0]
-            has_doc = (
-                isinstance(body0, ast.Expr)
-                and isinstance(body0.value, ast.Constant)
-                and isinstance(body0.value.value, str)
-            )
-            start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-            if body0.lineno == node.lineno:  # `def f(x): return x` on one line
-                header = [f"def {node.name}({ast.unparse(node.args)}):"]
-                indent = " " * (node.col_offset + 4)
-            else:
-                header = lines[start - 1 : (body0.end_lineno if has_doc else body0.lineno - 1)]
-                indent = " " * body0.col_offset
-            message = f"Exercise {ex.id}: {ex.hint}" if ex else "write your code here"
-            parts.append("\n".join(header) + f"\n{indent}raise NotImplementedError({message!r})")
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:  # the answer becomes `...`; the solution's other variables go
-                ex = _exercise_by_name(target.id, notebook) if isinstance(target, ast.Name) else None
-                if ex is not None and f"{target.id} = ..." not in "\n".join(parts):
-                    first = first or ex
-                    parts.append(f"{target.id} = ...  # Exercise {ex.id}: {ex.hint}")
-    intro = f"# Exercise {first.id}: " if first else "# Exercise: "
-    if any("NotImplementedError" in part for part in parts):
-        intro += "replace `raise NotImplementedError(...)` with your code, then run the check below."
-    else:
-        intro += "replace the `...` with your answer, then run the check below."
-    return intro + "\n" + "\n\n\n".join(parts)
-
-
-def reference_solutions(nb) -> dict[str, str]:
-    """The reference solution of every exercise in notebook ``nb``: {exercise id: the source of its solution}.
-
-    A solution is a code cell tagged ``solution`` between the two markdown cells that fold it away in the book
-    (sphinx-exercise's gates): one that opens with "```{solution-start} ex-04-2", one with "```{solution-end}".
-    The start gate's label names the exercise (ex-04-2 is 04.2). The code cells of one solution are joined by a
-    blank line. A tagged cell outside gates, or under a gate without such a label, is skipped.
-    """
-    solutions: dict[str, list[str]] = {}
-    current = None
-    for cell in nb.cells:
-        gate = _GATE.match(cell.source) if cell.cell_type == "markdown" else None
-        if gate:
-            label = _LABEL.fullmatch(gate.group(3)) if gate.group(2) == "start" else None
-            current = f"{label.group(1)}.{label.group(2)}" if label else None
-        elif current and cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", []):
-            solutions.setdefault(current, []).append(cell.source)
-    return {exercise_id: "\n\n".join(sources) for exercise_id, sources in solutions.items()}
-
-
-def notebook_number(path: Path, nb=None) -> str | None:
-    """The course notebook a file is a version of: from its metadata, else from its name (04_..., hw04, ...)."""
-    if nb is not None:
-        number = nb.get("metadata", {}).get("mha_course", {}).get("notebook")
-        if isinstance(number, str) and re.fullmatch(r"\d\d", number):
-            return number
-    known = {e.notebook for e in EXERCISES.values()}
-    match = re.match(r"(\d\d)(?!\d)", path.name)
-    if match and match.group(1) in known:
-        return match.group(1)
-    for candidate in re.findall(r"(?<!\d)(\d{1,2})(?!\d)", path.stem):
-        if f"{int(candidate):02d}" in known:
-            return f"{int(candidate):02d}"
-    return None
-
-
-def student_version(nb, number: str | None):
-    """A copy of notebook ``nb`` with every solution replaced by a stub and the checks' outputs cleared."""
-    import nbformat
-
-    nb = copy.deepcopy(nb)
-    cells = []
-    for cell in nb.cells:
-        if cell.cell_type == "markdown" and _GATE.match(cell.source):
-            continue  # the sphinx-exercise gates around a solution: the stub is not hidden
-        if cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", []):
-            cell.source = make_stub(cell.source, number)
-            cell.outputs, cell.execution_count = [], None
-            tags = [t for t in cell.metadata.get("tags", []) if t not in (SOLUTION_TAG, "hide-input", "hide-cell")]
-            cell.metadata["tags"] = tags + ["exercise"]
-        elif cell.cell_type == "code" and "mha.exercises.check_" in cell.source:
-            cell.outputs, cell.execution_count = [], None  # the solution's "passed" would mislead
-        cells.append(cell)
-    nb.cells = cells
-    nb.metadata["mha_course"] = {"notebook": number, "version": "student"}
-    nbformat.validate(nb)
-    return nb
-
-
-def write_student_versions(out_dir: Path, source: Path) -> list[Path]:
-    import nbformat
-
-    written = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        student = student_version(nb, notebook_number(path, nb))
-        target = out_dir / path.name
-        nbformat.write(student, target)
-        written.append(target)
-    return written
-
+from mha.exercises import EXERCISES, exercises_for
+from mha.kernel import Limits, run_notebook
+from mha.student import (
+    NOTEBOOKS,
+    notebook_number,
+    student_version,
+    write_student_versions,
+)
 
 # ---------------------------------------------------------------- the grader
 
@@ -210,197 +72,6 @@ class Submission:
     @property
     def max_points(self) -> float:
         return sum(g.max_points for g in self.grades)
-
-
-def _client_class():
-    from nbclient import NotebookClient
-
-    class _GradingClient(NotebookClient):
-        """Keeps only error outputs (a huge output costs no memory) and remembers cells stopped by a timeout."""
-
-        timed_out = False
-        dropped_bytes = 0
-
-        def output(self, outs, msg, display_id, cell_index):
-            if msg["msg_type"] == "error":
-                return super().output(outs, msg, display_id, cell_index)
-            self.dropped_bytes += len(msg.get("content", {}).get("text", ""))
-            return None
-
-        async def _async_handle_timeout(self, timeout, cell=None):
-            self.timed_out = True
-            return await super()._async_handle_timeout(timeout, cell)
-
-    return _GradingClient
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one submission may use: seconds per notebook and per cell (wall clock), and for its kernel process
-    (set by the grader with prlimit before any cell runs, hard limits the kernel cannot raise unless it is root):
-    memory (``RLIMIT_DATA``, MB), CPU time (``RLIMIT_CPU``, s) and the size of any file it writes (MB)."""
-
-    timeout: float = 300
-    cell_timeout: float = 60
-    memory_mb: int = 4096
-    cpu_seconds: int = 900
-    file_mb: int = 256
-
-
-def _limit_values(limits: Limits) -> list[tuple[str, int]]:
-    return [
-        ("RLIMIT_DATA", limits.memory_mb << 20),
-        ("RLIMIT_CPU", int(limits.cpu_seconds)),
-        ("RLIMIT_FSIZE", limits.file_mb << 20),
-        ("RLIMIT_CORE", 0),
-    ]
-
-
-def _limit_kernel(pid: int, limits: Limits) -> None:
-    import resource
-
-    for name, value in _limit_values(limits):
-        resource.prlimit(pid, getattr(resource, name), (value, value))
-
-
-def _death(client, limits: Limits) -> str:
-    """Why the kernel died, from its exit status."""
-    process = getattr(getattr(client.km, "provisioner", None), "process", None)
-    code = process.poll() if process is not None else None
-    if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):  # 128 + N: a forked kernel's relay (mha.forkserver)
-        return f"the kernel used more than {limits.cpu_seconds} s of CPU time and was stopped"
-    if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
-        return "the kernel was killed (out of memory, or the CPU limit)"
-    return f"the kernel ended (exit status {code}): a cell called os._exit, crashed, or ran out of memory"
-
-
-def _run_notebook(
-    nb, number: str | None, workdir: Path, limits: Limits, salt: int, timing: dict | None = None, server=None
-):
-    """Execute nb in a fresh, limited kernel, then grade it: (the checks' results, notes about what went wrong).
-
-    The learner's cells run first; the checks then run in this process (``mha.grading.grade_notebook``), on values
-    the kernel computes for inputs it receives only after the learner's cells have run.
-    """
-    import nbformat
-    import torch
-    from nbclient.exceptions import DeadKernelError
-
-    from mha import grading
-
-    notes: list[str] = []
-    code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
-    # a cell of ours, run before the learner's and outside their time limits: the course's imports (slow on a
-    # busy machine)
-    text = "\n".join(str(c.get("source", "")) for _, c in code_cells)
-    modules = ["mha.exercises", "mha.grading"] + [
-        f"mha.{name}"
-        for name in ("viz", "widgets", "train")
-        if name in text or (name == "viz" and "setup_notebook" in text)
-    ]
-    warm_up = nbformat.v4.new_code_cell(
-        "import importlib\n"
-        f"for _module in {modules!r}:\n"
-        "    try:\n        importlib.import_module(_module)\n    except Exception:\n        pass"
-    )
-    nb.cells.append(warm_up)
-    quiet_log = logging.getLogger("mha.course.nbclient")
-    quiet_log.setLevel(logging.CRITICAL)  # timeouts and interrupts are reported in the notes instead
-    client = _client_class()(
-        nb,
-        km=server.kernel_manager() if server is not None else None,
-        log=quiet_log,
-        timeout=int(limits.cell_timeout),
-        kernel_name="python3",
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": "time limit", "traceback": []},
-        shutdown_kernel="immediate",
-        record_timing=False,
-        startup_timeout=120,
-        iopub_timeout=5,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    env = {k: v for k, v in os.environ.items() if k != RESULTS_ENV}  # the kernel reports nothing the grader reads
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if server is not None:  # the forked kernel sets its own limits (hard) before any cell runs
-        env["MHA_KERNEL_LIMITS"] = json.dumps({name: value for name, value in _limit_values(limits)})
-    deadline = time.monotonic() + limits.timeout
-    errors = 0
-    dead: list[str] = []
-
-    def run_cell(cell, index: int) -> None:
-        try:
-            client.execute_cell(cell, index)
-        except DeadKernelError:
-            dead.append(_death(client, limits))
-            notes.append(f"{dead[0]} (cell {index})")
-
-    def ask(requests: list[dict]) -> dict[str, tuple]:
-        if dead:
-            return {r["key"]: ("no answer", dead[0]) for r in requests}
-        token = secrets.token_hex(8)
-        request_file, answers = workdir / f"requests-{token}.pt", workdir / f"answers-{token}"
-        answers.mkdir()
-        torch.save(requests, request_file)
-        cell = nbformat.v4.new_code_cell(
-            f"import mha.grading\nmha.grading.answer_requests(globals(), {str(request_file)!r}, {str(answers)!r})"
-        )
-        calls = sum(r["kind"] == "call" for r in requests)
-        client.timeout = int(TIME_LIMIT * calls + limits.cell_timeout)
-        client.timed_out = False
-        nb.cells.append(cell)
-        run_cell(cell, len(nb.cells) - 1)
-        why = "your notebook gave no answer (the grading cell did not finish)"
-        if dead:
-            why = f"no answer: {dead[0]}"
-        elif client.timed_out:  # the kernel may still be busy: ask it nothing more
-            dead.append(f"the kernel did not answer within {client.timeout} s (a function that ignores interrupts?)")
-            notes.append(dead[0])
-            why = f"no answer: {dead[0]}"
-        found = {}
-        for r in requests:
-            outcome = grading.load_answer(answers / f"{r['key']}.pt")
-            found[r["key"]] = (
-                ("no answer", why) if outcome[0] == "no answer" and "did not finish" in outcome[1] else outcome
-            )
-        return found
-
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the kernel's own log lines
-    timing = timing if timing is not None else {}
-    clock = time.monotonic()
-    with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True, **quiet):
-        pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
-        if pid is None:
-            raise RuntimeError("the kernel's process id is unknown: its limits cannot be set")
-        _limit_kernel(pid, limits)
-        client.timeout = 300
-        run_cell(warm_up, len(nb.cells) - 1)
-        timing["start"], clock = round(time.monotonic() - clock, 2), time.monotonic()
-        for index, cell in code_cells:
-            if dead:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining < 1:
-                notes.append(f"stopped at cell {index}: the notebook's time limit ({limits.timeout:g} s) was reached")
-                break
-            client.timeout = int(max(1, min(limits.cell_timeout, remaining)))
-            client.timed_out = False
-            run_cell(cell, index)
-            if client.timed_out:
-                notes.append(f"cell {index} was stopped after {client.timeout} s (time limit)")
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error" and errors < 3 and out.get("ename") != "KeyboardInterrupt":
-                    errors += 1
-                    notes.append(f"cell {index} raised {out.get('ename')}: {str(out.get('evalue'))[:120]}")
-        timing["cells"], clock = round(time.monotonic() - clock, 2), time.monotonic()
-        results = grading.grade_notebook(number, ask, salt) if number else []
-        timing["grading"] = round(time.monotonic() - clock, 2)
-    if client.dropped_bytes > 1_000_000:
-        notes.append(f"printed {client.dropped_bytes / 1e6:.0f} MB of output (ignored)")
-    sources = [(i, str(c.get("source", ""))) for i, c in code_cells]
-    notes += grading.scan_cells(sources, number)
-    return results, notes
 
 
 def grade_file(
@@ -442,7 +113,7 @@ def grade_file(
     else:
         with tempfile.TemporaryDirectory(prefix="mha-grade-") as tmp:
             try:
-                results, notes = _run_notebook(nb, number, Path(tmp), limits, salt, sub.timing, server)
+                results, notes = run_notebook(nb, number, Path(tmp), limits, salt, sub.timing, server)
                 sub.notes += notes
             except Exception as e:  # a kernel that does not start, a broken cell structure, ...
                 sub.notes.append(f"could not run the notebook ({type(e).__name__}: {str(e)[:160]})")

@@ -13,15 +13,15 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import mha
-from mha import course
+from mha import course, student
 from mha.exercises import EXERCISES, exercises_for
 
 
 def _course_solutions() -> dict[str, str]:
     """Every exercise's reference solution, read from the course's notebooks (the single source of truth)."""
     solutions = {}
-    for path in sorted(course.NOTEBOOKS.glob("*.ipynb")):
-        found = course.reference_solutions(nbformat.read(path, as_version=4))
+    for path in sorted(student.NOTEBOOKS.glob("*.ipynb")):
+        found = student.reference_solutions(nbformat.read(path, as_version=4))
         assert not set(found) & set(solutions), path.name
         solutions.update(found)
     return solutions
@@ -75,7 +75,7 @@ def test_reference_solutions_read_the_gates():
             new_markdown_cell(":::{solution-end}\n:::"),
         ]
     )
-    assert course.reference_solutions(nb) == {"04.2": "a = 1\n\nb = 2", "05.1": "d = 4"}
+    assert student.reference_solutions(nb) == {"04.2": "a = 1\n\nb = 2", "05.1": "d = 4"}
 
 
 def _definitions(source: str) -> str:
@@ -98,18 +98,18 @@ def test_reference_solutions_pass_their_checks(exercise_id, capsys):
 
 def test_stub_keeps_the_signature_and_docstring():
     solution = SOLUTIONS["05.2"]
-    stub = course.make_stub(solution, "05")
+    stub = student.make_stub(solution, "05")
     assert stub.startswith("# Exercise 05.2")
     docstring = ast.get_docstring(ast.parse(solution).body[0])
     assert "def make_causal_mask(T):" in stub and f'"""{docstring}"""' in stub
     assert "raise NotImplementedError('Exercise 05.2: " in stub and "torch.ones(T, T" not in stub  # the answer
     assert "return" not in stub
-    assert course.make_stub("softmax_dim = -1", "04").splitlines()[1].startswith("softmax_dim = ...  # Exercise 04.4")
-    one_line = course.make_stub("import torch\ndef merge_heads(z): return z.flatten(-2)", "04")
+    assert student.make_stub("softmax_dim = -1", "04").splitlines()[1].startswith("softmax_dim = ...  # Exercise 04.4")
+    one_line = student.make_stub("import torch\ndef merge_heads(z): return z.flatten(-2)", "04")
     assert "import torch" in one_line and "def merge_heads(z):\n    raise NotImplementedError" in one_line
     compile(one_line, "stub", "exec")
     experiment = 'other = train(5)\nexperts_seed_5 = {"reference": 1}\nexperts_seed_5["verb"] = 2\nprint(other)'
-    assert course.make_stub(experiment, "06").splitlines()[1:] == [
+    assert student.make_stub(experiment, "06").splitlines()[1:] == [
         "experts_seed_5 = ...  # Exercise 06.1: " + EXERCISES["06.1"].hint
     ]
 
@@ -147,11 +147,11 @@ def test_student_command(tmp_path, capsys):
 
 def test_student_version_of_the_course_notebooks(tmp_path, capsys):
     assert course.main(["student", str(tmp_path)]) == 0
-    for path in sorted(course.NOTEBOOKS.glob("*.ipynb")):
+    for path in sorted(student.NOTEBOOKS.glob("*.ipynb")):
         original = nbformat.read(path, as_version=4)
-        student = nbformat.read(tmp_path / path.name, as_version=4)
+        handed_out = nbformat.read(tmp_path / path.name, as_version=4)
         solutions = [c for c in original.cells if "solution" in c.metadata.get("tags", [])]
-        stubs = [c for c in student.cells if "exercise" in c.metadata.get("tags", [])]
+        stubs = [c for c in handed_out.cells if "exercise" in c.metadata.get("tags", [])]
         assert len(stubs) == len(solutions), path.name
         for stub in stubs:
             assert stub.outputs == [] and ("NotImplementedError" in stub.source or "= ..." in stub.source)
@@ -176,7 +176,7 @@ def graded(tmp_path_factory):
     folder, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("grades")
     full = solution_notebook()
     _write(folder, "08_solution.ipynb", full)
-    _write(folder, "08_student.ipynb", course.student_version(full, NB))
+    _write(folder, "08_student.ipynb", student.student_version(full, NB))
     missing = solution_notebook()
     del missing.cells[-3:-1]  # the last exercise's solution and check cells
     _write(folder, "08_missing.ipynb", missing)
@@ -194,8 +194,8 @@ def graded(tmp_path_factory):
     huge = new_code_cell("for i in range(200_000):\n    print('a line of output', i)")
     _write(folder, "08_huge_output.ipynb", solution_notebook(extra=[huge]))
     _write(folder, "08_not_json.ipynb", '{"cells": [ this is not json')
-    real = nbformat.read(course.NOTEBOOKS / "08_whats_next.ipynb", as_version=4)  # the lightest course notebook
-    _write(folder, "08_course_student.ipynb", course.student_version(real, "08"))
+    real = nbformat.read(student.NOTEBOOKS / "08_whats_next.ipynb", as_version=4)  # the lightest course notebook
+    _write(folder, "08_course_student.ipynb", student.student_version(real, "08"))
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "6", "--timeout", "120", "--jobs", "3"]
     assert course.main(argv) == 0
@@ -278,14 +278,14 @@ def test_grade_usage_errors(tmp_path, capsys):
 
 
 def test_notebook_number_from_name_or_metadata():
-    assert course.notebook_number(Path("04_heads_in_parallel.ipynb")) == "04"
-    assert course.notebook_number(Path("alice/hw-5.ipynb")) == "05"
-    assert course.notebook_number(Path("alice.ipynb"), {"metadata": {"mha_course": {"notebook": "07"}}}) == "07"
-    assert course.notebook_number(Path("alice.ipynb")) is None
+    assert student.notebook_number(Path("04_heads_in_parallel.ipynb")) == "04"
+    assert student.notebook_number(Path("alice/hw-5.ipynb")) == "05"
+    assert student.notebook_number(Path("alice.ipynb"), {"metadata": {"mha_course": {"notebook": "07"}}}) == "07"
+    assert student.notebook_number(Path("alice.ipynb")) is None
 
 
 def test_instructors_page_lists_every_exercise():
-    page = (course.NOTEBOOKS.parent / "book" / "instructors.md").read_text()
+    page = (student.NOTEBOOKS.parent / "book" / "instructors.md").read_text()
     assert all(f"| {e.id} |" in page for e in EXERCISES.values())
 
 

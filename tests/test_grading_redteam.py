@@ -16,10 +16,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from mha import course, grading
+from mha import course, grading, kernel, student
 from mha.exercises import EXERCISES, exercises_for
 
-SOLUTIONS = course.reference_solutions(nbformat.read(course.NOTEBOOKS / "08_whats_next.ipynb", as_version=4))
+SOLUTIONS = student.reference_solutions(nbformat.read(student.NOTEBOOKS / "08_whats_next.ipynb", as_version=4))
 
 WRONG_LAYER_NORM = '''
 import torch
@@ -275,7 +275,7 @@ def test_cpu_limit_stops_a_loop_that_swallows_interrupts(tmp_path):
     loop = "while True:\n    try:\n        sum(range(10**6))\n    except BaseException:\n        pass"
     path = tmp_path / "08_cpu.ipynb"
     nbformat.write(submission(at_end=loop), path)
-    limits = course.Limits(timeout=120, cell_timeout=20, cpu_seconds=12)
+    limits = kernel.Limits(timeout=120, cell_timeout=20, cpu_seconds=12)
     sub = course.grade_file(path, limits=limits)
     assert sub.points == 0  # the kernel is gone before the grader asks for answers
     assert any("CPU" in n for n in sub.notes), sub.notes
@@ -310,8 +310,8 @@ def test_every_exercise_replays_with_salted_inputs(tmp_path):
     import mha
 
     solutions = {}
-    for path in sorted(course.NOTEBOOKS.glob("*.ipynb")):
-        solutions.update(course.reference_solutions(nbformat.read(path, as_version=4)))
+    for path in sorted(student.NOTEBOOKS.glob("*.ipynb")):
+        solutions.update(student.reference_solutions(nbformat.read(path, as_version=4)))
     for number in sorted({e.notebook for e in EXERCISES.values()}):
         namespace = {"math": math, "np": np, "torch": torch, "mha": mha}
         names = []
