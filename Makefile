@@ -5,16 +5,19 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: help setup book serve lab test test-unit test-notebooks test-book test-browser lint test-gpu bench clean
+.PHONY: help setup book serve lab test test-unit test-notebooks test-book test-browser test-frontends classic-env lint test-gpu bench clean pdf test-pdf
 
 help:
-	@echo "make book   set up, execute the notebooks and build the book into _build/html, then open it"
+	@echo "make book   set up and build the book (from the stored, executed notebooks) into _build/html, then open it"
 	@echo "make test   set up, then lint, unit tests, nbval over every notebook, the book build with -W and"
 	@echo "            every page of the built book in headless Chromium (make test-browser)"
 	@echo "make lab    JupyterLab on the notebooks"
+	@echo "make test-frontends  the explorers of notebooks 3 and 6 in JupyterLab, Notebook 7 and classic Notebook"
 	@echo "make serve  serve the built book on http://127.0.0.1:8000"
 	@echo "make test-gpu  the notebook suite with MHA_DEVICE=cuda"
 	@echo "make bench  the attention benchmarks"
+	@echo "make pdf    the whole book as one PDF, _build/pdf/book.pdf (make pdf SOLUTIONS=0: without the solutions)"
+	@echo "make test-pdf  build the PDF and check it (pages, figures, solutions, no blank page)"
 
 setup: $(STAMP)
 
@@ -42,7 +45,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache   # the package's layers, from pyproject.toml
 
 test-unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py
+	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py --ignore=tests/test_frontends.py --ignore=tests/test_pdf.py
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest $(NBVAL) notebooks -q
@@ -55,7 +58,40 @@ test-book: $(STAMP)
 test-browser: test-book
 	$(PY) -m pytest tests/test_book_browser.py -q
 
-test: lint test-unit test-notebooks test-book test-browser
+# Classic Notebook 6.5 with Colab's widget stack (ipywidgets 7.7.1, plotly 5.24) in its own environment, for
+# make test-frontends. widgetsnbextension is pinned to 3.6.1: with 3.6.10, ipywidgets 7's Output widget cannot
+# be created in classic Notebook ("n._deserialize_state is not a function"), so no explorer could show a figure.
+# Built once (about 8 minutes on 2 cores with PyPI; torch is the CPU build), again when pyproject.toml changes.
+CLASSIC     ?= .venv-classic
+CLASSIC_STAMP := $(CLASSIC)/.installed
+
+classic-env: $(CLASSIC_STAMP)
+
+$(CLASSIC_STAMP): pyproject.toml
+	test -x $(CLASSIC)/bin/python || $(PYTHON) -m venv $(CLASSIC)
+	$(CLASSIC)/bin/python -m pip install -q --upgrade pip
+	$(CLASSIC)/bin/python -m pip install -q "notebook==6.5.*" "ipywidgets==7.7.1" "widgetsnbextension==3.6.1" \
+		"plotly==5.24.*" "torch==2.13.*" numpy ipykernel
+	$(CLASSIC)/bin/python -m pip install -q --no-deps -e .
+	touch $(CLASSIC_STAMP)
+
+# A Jupyter server with a kernel on 127.0.0.1 per front end, notebooks 3 and 6 in headless Chromium: every
+# explorer drawn, moved by mouse and keyboard, its message, training progress and head switches; latencies in
+# _build/frontends/. MHA_REQUIRE_BROWSER=1: a missing Chromium or environment fails instead of skipping.
+test-frontends: $(STAMP) $(CLASSIC_STAMP)
+	MHA_REQUIRE_BROWSER=1 $(PY) -m pytest tests/test_frontends.py -q
+
+test: lint test-unit test-notebooks test-book test-browser test-frontends
+
+# The whole book as one PDF (Chromium prints each built page, pypdf merges them): scripts/build_pdf.py.
+SOLUTIONS ?= 1
+pdf: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(PY) scripts/build_pdf.py $(if $(filter 0 no false,$(SOLUTIONS)),--no-solutions,--solutions)
+
+# Builds the PDF with and without solutions and checks it; renders of its first pages: _build/pdf/pages/.
+test-pdf: test-book
+	$(PY) -m pytest tests/test_pdf.py -q
 
 test-gpu: $(STAMP)
 	@$(PY) -c "import torch, sys; torch.cuda.is_available() or sys.exit('make test-gpu needs a CUDA device, and PyTorch sees none here')"
