@@ -5,8 +5,8 @@ script that calls ``Plotly.newPlot``. Loading plotly.js in the head of every pag
 paint on a multi-megabyte script, figures or not. Instead, on each page that has a figure:
 
 - a small inline loader (``window.mhaWhenPlotly``) is put before the page's content; it starts loading plotly.js
-  once the HTML is parsed (a script inserted by code never blocks rendering) and runs the queued figures when it
-  has arrived;
+  at once, as a script inserted by code (which never blocks the parser or the first paint, and does not wait for
+  the theme's deferred scripts), and runs the queued figures when it has arrived;
 - every inline ``Plotly.newPlot`` script of the page is wrapped in ``mhaWhenPlotly(function () {...})``.
 
 When plotly.js has arrived, ``_ext/static/mha-figures.js`` (inlined with the loader) makes every figure follow the
@@ -46,7 +46,7 @@ _LOADER = """<script>
     };
     document.head.appendChild(s);
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", load); } else { load(); }
+  load();
 })();
 </script>
 """
@@ -70,8 +70,11 @@ def defer_figures(body: str, bundle_url: str) -> str:
 
 
 def _page_context(app, pagename, templatename, context, doctree):
-    if "body" in context:
-        context["body"] = defer_figures(context["body"], context["pathto"]("_static/" + BUNDLE, 1))
+    if "body" in context and "Plotly.newPlot(" in context["body"]:
+        url = context["pathto"]("_static/" + BUNDLE, 1)
+        context["body"] = defer_figures(context["body"], url)
+        # fetched from the head, while the page's long HTML still arrives (it runs only when the loader asks)
+        context["metatags"] = context.get("metatags", "") + f'\n<link rel="preload" href="{url}" as="script">'
 
 
 def _copy_bundle(app, exception):
