@@ -88,7 +88,7 @@ def head_heatmaps(
     fig.update_layout(
         title=title,
         height=height or 120 + 300 * rows,
-        coloraxis=dict(colorscale="Blues", cmin=0, cmax=zmax, colorbar=dict(title="weight")),
+        coloraxis=dict(colorscale="Blues", cmin=0, cmax=zmax, colorbar=dict(title="weight", tickformat=".2f")),
         margin=dict(l=80, r=20, t=80, b=40),
     )
     fig.update_xaxes(tickangle=-45, tickfont=dict(size=9), dtick=1)  # every token labelled
