@@ -132,7 +132,8 @@ class Server:
 
     def url(self, name: str) -> str:
         path = {"lab": "lab/tree/", "notebook7": "notebooks/", "classic": "notebooks/"}[self.kind]
-        return f"{self.base}{path}{name}?token={self.token}"
+        reset = "reset&" if self.kind == "lab" else ""  # JupyterLab: no notebook restored from an earlier page
+        return f"{self.base}{path}{name}?{reset}token={self.token}"
 
     def stop(self):
         self.proc.terminate()
