@@ -324,3 +324,26 @@ def test_head_explorer_shows_progress_while_trained_weights_train(quick_training
     assert e.message == "" and e.progress.layout.display is None and e.progress.bar_style == "success"
     e.controls["weights"].value = "random"
     assert e.progress.layout.display == "none"
+
+
+def test_figure_html_loads_plotly_where_the_page_has_none(tmp_path, monkeypatch):
+    """Classic Notebook has no Plotly and no renderer for plotly JSON: the figure's HTML loads plotly.js itself,
+    from the server's nbextensions/mha/ (offline) else the CDN, and stays what the book's loader expects."""
+    from pathlib import Path
+
+    from mha.viz import render
+
+    fig = go.Figure(go.Bar(y=[1, 2]))
+    html = render.CourseRenderer().to_mimebundle(fig.to_dict())["text/html"]
+    assert html == render.CourseRenderer().to_mimebundle(fig.to_dict())["text/html"]  # stable for nbval
+    version = render.plotlyjs_version()
+    assert f'"{version}");' in html and "nbextensions/mha/plotly-" in html
+    assert "if (w.Plotly) { draw(); return; }" in html  # where Plotly is there (the book), it draws at once
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "_ext"))
+    import plotly_offline
+
+    deferred = plotly_offline.defer_figures(html, "plotly.js")
+    assert "mhaWhenPlotly(function () {" in deferred, "the book's loader must still find the figure's script"
+    copied = render.serve_plotlyjs(tmp_path)
+    assert copied == tmp_path / "mha" / f"plotly-{version}.min.js" and copied.stat().st_size > 1_000_000
+    assert render.serve_plotlyjs(tmp_path) == copied  # once per version
