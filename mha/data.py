@@ -23,7 +23,7 @@ from mha.attention import MultiHeadAttention
 from mha.validate import check_positive_int
 
 __all__ = [
-    "SEED_SENTENCE",
+    "EXAMPLE_SENTENCE",
     "WIDE_SENTENCE",
     "IGNORE",
     "Task",
@@ -40,7 +40,7 @@ __all__ = [
     "random_heads_weights",
 ]
 
-SEED_SENTENCE = "The animal didn't cross the street because it was too tired"
+EXAMPLE_SENTENCE = "The animal didn't cross the street because it was too tired"
 WIDE_SENTENCE = "The animal didn't cross the street because it was too wide"  # its twin: "it" = the street
 IGNORE = -100  # target for positions where nothing is asked (the value torch's cross_entropy skips)
 

@@ -28,10 +28,10 @@ import ipywidgets as widgets
 import torch
 
 from mha import train, viz
-from mha.data import SEED_SENTENCE, random_heads_weights
+from mha.data import EXAMPLE_SENTENCE, random_heads_weights
 from mha.validate import check_positive_int, valid_head_counts
 
-__all__ = ["ShapeExplorer", "HeadExplorer", "TrainExplorer", "SEED_SENTENCE", "head_count_message"]
+__all__ = ["ShapeExplorer", "HeadExplorer", "TrainExplorer", "EXAMPLE_SENTENCE", "head_count_message"]
 
 TRAINING = train.EXPLORER_SETTINGS  # how TrainExplorer and HeadExplorer(weights="trained") train
 
@@ -285,11 +285,18 @@ class HeadExplorer(_Explorer):
     must use its words (the example sentence does); training happens once per setting, in a few seconds.
     """
 
-    defaults = {"sentence": SEED_SENTENCE, "num_heads": 4, "d_model": 32, "weights": "random", "token": "it", "seed": 0}
+    defaults = {
+        "sentence": EXAMPLE_SENTENCE,
+        "num_heads": 4,
+        "d_model": 32,
+        "weights": "random",
+        "token": "it",
+        "seed": 0,
+    }
 
     def __init__(
         self,
-        sentence: str = SEED_SENTENCE,
+        sentence: str = EXAMPLE_SENTENCE,
         num_heads: int = 4,
         d_model: int = 32,
         weights: str = "random",
@@ -306,12 +313,12 @@ class HeadExplorer(_Explorer):
     def _make_controls(self):
         return {
             "sentence": widgets.Text(
-                value=SEED_SENTENCE,
+                value=EXAMPLE_SENTENCE,
                 description="sentence",
                 continuous_update=False,
                 layout=widgets.Layout(width="640px"),
             ),
-            "token": widgets.Dropdown(options=SEED_SENTENCE.split(), value="it", description="token"),
+            "token": widgets.Dropdown(options=EXAMPLE_SENTENCE.split(), value="it", description="token"),
             "num_heads": _slider("num_heads (h)", 4, 1, 8),
             "d_model": _slider("d_model", 32, 4, 128, 4),
             "weights": widgets.ToggleButtons(options=["random", "trained"], value="random", description="weights"),
@@ -394,7 +401,7 @@ class HeadExplorer(_Explorer):
 
     @staticmethod
     def static_figure(
-        sentence: str = SEED_SENTENCE, d_models=(64,), head_counts=(1, 2, 4, 8), token: str = "it", seed: int = 0
+        sentence: str = EXAMPLE_SENTENCE, d_models=(64,), head_counts=(1, 2, 4, 8), token: str = "it", seed: int = 0
     ):
         """The explorer without a kernel: random heads for each num_heads (slider) and d_model (buttons, if several).
 
@@ -445,14 +452,14 @@ def _training_parts(result, heads_on=None) -> viz.FigureParts:
     task = train.explorer_task("test")  # accuracies on sentences the model has not seen
     h = result.num_heads
     heads_on = [True] * h if heads_on is None else list(heads_on)
-    tokens = SEED_SENTENCE.lower().split()
+    tokens = EXAMPLE_SENTENCE.lower().split()
     weights = train.attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
     everything = train.evaluate(result, task)
     ablation = train.head_ablation(result, task)
     if not all(heads_on) and sum(not on for on in heads_on) > 1:
         chosen = train.evaluate(result, task, head_mask=torch.tensor(heads_on, dtype=torch.float32))
-        on = ", ".join(str(i + 1) for i, b in enumerate(heads_on) if b) or "none"
-        ablation[f"your switches (heads on: {on})"] = chosen
+        on = ",".join(str(i + 1) for i, b in enumerate(heads_on) if b)
+        ablation[f"heads {on} on" if on else "no head on"] = chosen  # short: a bar's label must fit under the plot
     elif not all(heads_on):
         chosen = ablation[f"without head {heads_on.index(False) + 1}"]
     else:

@@ -8,7 +8,7 @@ from mha.data import IGNORE
 
 
 def test_tokenize_seed_sentence():
-    words = data.tokenize(data.SEED_SENTENCE)
+    words = data.tokenize(data.EXAMPLE_SENTENCE)
     assert words == ["the", "animal", "didn't", "cross", "the", "street", "because", "it", "was", "too", "tired"]
     assert data.tokenize(data.WIDE_SENTENCE)[-1] == "wide"
     with pytest.raises(TypeError, match="str"):
@@ -59,8 +59,8 @@ def test_only_the_adjective_is_asked_and_the_verb_role(referent):
 
 
 def test_seed_sentence_and_its_twin_are_in_the_vocabulary(referent):
-    ids = referent.encode(data.SEED_SENTENCE)
-    assert ids.shape == (1, 11) and referent.decode(ids[0]) == data.tokenize(data.SEED_SENTENCE)
+    ids = referent.encode(data.EXAMPLE_SENTENCE)
+    assert ids.shape == (1, 11) and referent.decode(ids[0]) == data.tokenize(data.EXAMPLE_SENTENCE)
     assert referent.encode(data.WIDE_SENTENCE)[0, -1] == referent.vocab.index("wide")
     assert "animal, cross" in referent.target_vocab and "street, cross" in referent.target_vocab
     with pytest.raises(ValueError, match="not in the task's vocabulary"):
@@ -140,7 +140,7 @@ def test_sinusoidal_positions_bad_input():
 
 
 def test_random_heads_weights_shape_rows_and_seed():
-    tokens = data.SEED_SENTENCE.split()
+    tokens = data.EXAMPLE_SENTENCE.split()
     w = data.random_heads_weights(tokens, 32, 4, seed=0)
     assert w.shape == (4, 11, 11)
     torch.testing.assert_close(w.sum(-1), torch.ones(4, 11))

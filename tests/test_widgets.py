@@ -120,7 +120,7 @@ def test_head_explorer_draws_one_heatmap_per_head(num_heads):
     e = W.HeadExplorer(num_heads=num_heads, d_model=32)
     assert e.message == ""
     assert len(heatmaps(e.figure)) == num_heads
-    it = W.SEED_SENTENCE.split().index("it")
+    it = W.EXAMPLE_SENTENCE.split().index("it")
     lines = e.figure.layout.shapes
     assert len(lines) == num_heads * 11 and all(s.y0 == -it for s in lines)  # the head view starts at "it"
     for hm in heatmaps(e.figure):  # each row of weights sums to 1
@@ -194,7 +194,7 @@ def test_train_explorer_trains_shows_heads_and_ablates():
         assert heatmaps(e.figure)[0].opacity < 1 and heatmaps(e.figure)[1].opacity == 1
         e.set(head_mask=[0, 0])
         bars = [t for t in e.figure.data if t.type == "bar"][0]
-        assert bars.x[-1] == "your switches (heads on: none)" and bars.y[0] == everything
+        assert bars.x[-1] == "no head on" and bars.y[0] == everything
         e.set(num_heads=4)  # a new head count: four switches, all on
         assert len(e._switch_box.children) == 4 and e.params["head_mask"] is None
         assert len(heatmaps(e.figure)) == 4
