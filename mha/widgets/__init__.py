@@ -1,0 +1,36 @@
+"""Interactive explorers: sliders that change num_heads, d_model and the sentence, and redraw at once.
+
+Each explorer has ``set(**params)`` (changes settings and redraws, synchronously), ``figure`` (the current
+plotly figure), ``message`` ("" when the settings are valid, else what is wrong and what would work) and
+``widget`` (the ipywidgets box to display; the explorer itself displays as that box). A bad setting never
+raises into the notebook: it shows a message and keeps the last good figure.
+
+Figures are plain ``go.Figure`` objects drawn into an ``ipywidgets.Output`` by the course's renderer, so they
+work in JupyterLab, Notebook 7, classic Notebook, VS Code and Colab. Each explorer also has ``static_figure()``:
+a plotly figure with sliders over precomputed settings, which works on a page with no kernel (the rendered book).
+
+In a front end: an explorer's output carries, next to the widget, a short HTML note ("Run this cell to start
+the explorer") that front ends show when the widget itself cannot be shown (a notebook opened before its kernel
+has run); anything that takes longer than half a second (training) shows a progress bar that starts at zero
+once the explorer is on the screen.
+
+This package only wires controls to what lies below it: the figures come from ``mha.viz``, the made-up
+embeddings of random heads from ``mha.data``, the trained toy models and their settings from ``mha.train``.
+"""
+
+from mha.data import EXAMPLE_SENTENCE
+from mha.widgets.base import NOT_STARTED_HTML, TRAINING, SettingError, head_count_message
+from mha.widgets.head_explorer import HeadExplorer
+from mha.widgets.shape_explorer import ShapeExplorer
+from mha.widgets.train_explorer import TrainExplorer
+
+__all__ = [
+    "EXAMPLE_SENTENCE",
+    "HeadExplorer",
+    "NOT_STARTED_HTML",
+    "SettingError",
+    "ShapeExplorer",
+    "TRAINING",
+    "TrainExplorer",
+    "head_count_message",
+]
