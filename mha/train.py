@@ -40,6 +40,20 @@ __all__ = [
 ]
 
 
+def _add_embeddings(model: nn.Module, vocab_size, d_model, num_heads, max_len, num_classes) -> int:
+    """Check a model's sizes, store them, and give it its token and position embeddings; returns num_classes."""
+    for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads)):
+        check_positive_int(name, value)
+    check_positive_int("max_len", max_len)
+    check_divisible(d_model, num_heads)
+    num_classes = vocab_size if num_classes is None else num_classes
+    check_positive_int("num_classes", num_classes)
+    model.vocab_size, model.d_model, model.num_heads, model.max_len = vocab_size, d_model, num_heads, max_len
+    model.tok_emb = nn.Embedding(vocab_size, d_model)  # created first, as before: same random numbers per seed
+    model.pos_emb = nn.Embedding(max_len, d_model)
+    return num_classes
+
+
 class TinyAttentionModel(nn.Module):
     """Token + position embedding -> one MultiHeadAttention -> a linear readout.
 
@@ -50,15 +64,7 @@ class TinyAttentionModel(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, max_len: int, num_classes: int | None = None):
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads)):
-            check_positive_int(name, value)
-        check_positive_int("max_len", max_len)
-        check_divisible(d_model, num_heads)
-        num_classes = vocab_size if num_classes is None else num_classes
-        check_positive_int("num_classes", num_classes)
-        self.vocab_size, self.d_model, self.num_heads, self.max_len = vocab_size, d_model, num_heads, max_len
-        self.tok_emb = nn.Embedding(vocab_size, d_model)
-        self.pos_emb = nn.Embedding(max_len, d_model)
+        num_classes = _add_embeddings(self, vocab_size, d_model, num_heads, max_len, num_classes)
         self.attn = MultiHeadAttention(d_model, num_heads)
         self.readout = nn.Linear(d_model, num_classes)
 
@@ -88,15 +94,7 @@ class TwoLayerAttentionModel(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, max_len: int, num_classes: int | None = None):
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads)):
-            check_positive_int(name, value)
-        check_positive_int("max_len", max_len)
-        check_divisible(d_model, num_heads)
-        num_classes = vocab_size if num_classes is None else num_classes
-        check_positive_int("num_classes", num_classes)
-        self.vocab_size, self.d_model, self.num_heads, self.max_len = vocab_size, d_model, num_heads, max_len
-        self.tok_emb = nn.Embedding(vocab_size, d_model)
-        self.pos_emb = nn.Embedding(max_len, d_model)
+        num_classes = _add_embeddings(self, vocab_size, d_model, num_heads, max_len, num_classes)
         self.layers = nn.ModuleList([MultiHeadAttention(d_model, num_heads) for _ in range(2)])
         self.readout = nn.Linear(d_model, num_classes)
 
