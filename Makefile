@@ -62,17 +62,19 @@ test-browser: test-book
 # Classic Notebook 6.5 with Colab's widget stack (ipywidgets 7.7.1, plotly 5.24) in its own environment, for
 # make test-frontends. widgetsnbextension is pinned to 3.6.1: with 3.6.10, ipywidgets 7's Output widget cannot
 # be created in classic Notebook ("n._deserialize_state is not a function"), so no explorer could show a figure.
-# Built once (about 8 minutes on 2 cores with PyPI; torch is the CPU build), again when pyproject.toml changes.
+# ipykernel is pinned to 6.17.1 (Colab's): with ipykernel 6.18 and later, ipywidgets 7 sends every widget with an
+# empty model id (ipython/ipykernel#1050), so classic Notebook shows no widget at all.
+# Built once (about 8 minutes on 2 cores with PyPI; torch is the CPU build), again when this Makefile changes.
 CLASSIC     ?= .venv-classic
 CLASSIC_STAMP := $(CLASSIC)/.installed
 
 classic-env: $(CLASSIC_STAMP)
 
-$(CLASSIC_STAMP): pyproject.toml
+$(CLASSIC_STAMP): pyproject.toml Makefile
 	test -x $(CLASSIC)/bin/python || $(PYTHON) -m venv $(CLASSIC)
 	$(CLASSIC)/bin/python -m pip install -q --upgrade pip
 	$(CLASSIC)/bin/python -m pip install -q "notebook==6.5.*" "ipywidgets==7.7.1" "widgetsnbextension==3.6.1" \
-		"plotly==5.24.*" "torch==2.13.*" numpy ipykernel
+		"plotly==5.24.*" "torch==2.13.*" numpy "ipykernel==6.17.1"
 	$(CLASSIC)/bin/python -m pip install -q --no-deps -e .
 	touch $(CLASSIC_STAMP)
 

@@ -208,6 +208,19 @@ class Explorer:
 
         display(self._repr_mimebundle_(), raw=True)
         self.start()
+        if not hasattr(self.widget, "_repr_mimebundle_") and self._output.outputs:  # ipywidgets 7
+            self._redraw_attached()
+
+    def _redraw_attached(self) -> None:
+        """Send the figure again, now that the front end shows the explorer.
+
+        ipywidgets 7's Output widget in classic Notebook builds its first outputs off the page, where the browser
+        does not run the figure's script, so the first figure would stay empty; outputs sent once the view is on
+        the page are drawn.
+        """
+        outputs = self._output.outputs
+        self._output.outputs = ()
+        self._output.outputs = outputs
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
