@@ -36,13 +36,15 @@ __all__ = [
     "softmax_np",
     "split_heads",
     "valid_head_counts",
+    "widget_stack_problem",
 ]
 
 
 def setup_notebook() -> None:
     """Prepare a notebook kernel: choose the plotly renderer (Colab's or the course's) and print options.
 
-    Every notebook's setup cell calls this; it prints nothing.
+    Every notebook's setup cell calls this; it prints nothing, except one line where the explorers could not show
+    (``widget_stack_problem``).
     """
     import numpy as np
     import torch
@@ -52,3 +54,39 @@ def setup_notebook() -> None:
     np.set_printoptions(precision=4, suppress=True)
     torch.set_printoptions(precision=4, sci_mode=False)
     _setup_plotly()
+    problem = widget_stack_problem()
+    if problem:
+        print(problem)
+
+
+def widget_stack_problem(versions: dict | None = None) -> str:
+    """A one-line fix where this environment's widget packages cannot show the explorers, else "".
+
+    ipywidgets 7 with ipykernel 6.18 or later sends every widget with an empty model id (ipython/ipykernel#1050):
+    classic Notebook then shows no widget at all, silently. Colab has its own widget front end and is left out.
+    versions: {package: version} (default: the installed ones).
+    """
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    if versions is None and "google.colab" in sys.modules:
+        return ""
+
+    def installed(name):
+        if versions is not None:
+            return versions.get(name)
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    def release(text):
+        return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
+
+    widgets, kernel = installed("ipywidgets"), installed("ipykernel")
+    if widgets and kernel and release(widgets)[:1] == (7,) and release(kernel) >= (6, 18):
+        return (
+            f"Note: ipywidgets {widgets} cannot show widgets with ipykernel {kernel}, so the explorers would stay "
+            f'blank. Fix: %pip install "ipywidgets>=8" (or "ipykernel<6.18"), then restart the kernel.'
+        )
+    return ""

@@ -347,3 +347,24 @@ def test_figure_html_loads_plotly_where_the_page_has_none(tmp_path, monkeypatch)
     copied = render.serve_plotlyjs(tmp_path)
     assert copied == tmp_path / "mha" / f"plotly-{version}.min.js" and copied.stat().st_size > 1_000_000
     assert render.serve_plotlyjs(tmp_path) == copied  # once per version
+
+
+@pytest.mark.parametrize(
+    "versions, broken",
+    [
+        ({"ipywidgets": "7.7.1", "ipykernel": "6.29.5"}, True),  # no widget shows in classic Notebook
+        ({"ipywidgets": "7.7.1", "ipykernel": "6.17.1"}, False),  # Colab's pair
+        ({"ipywidgets": "8.1.8", "ipykernel": "7.1.0"}, False),
+        ({"ipywidgets": "7.7.1"}, False),  # no ipykernel: nothing to say
+    ],
+)
+def test_widget_stack_problem_names_the_fix_only_where_widgets_cannot_show(versions, broken):
+    text = mha.widget_stack_problem(versions)
+    assert bool(text) == broken
+    if broken:
+        assert "ipywidgets 7.7.1" in text and "ipykernel 6.29.5" in text and 'pip install "ipywidgets>=8"' in text
+
+
+def test_setup_notebook_prints_nothing_in_the_course_environment(capsys):
+    mha.setup_notebook()
+    assert capsys.readouterr().out == ""
