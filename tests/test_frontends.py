@@ -572,6 +572,45 @@ def browser():
         b.close()
 
 
+# What an explorer sends on Colab: plotly's "colab" renderer, HTML that loads plotly.js from its CDN, drawn in an
+# output frame of its own (Colab runs each output in an iframe). Run in a kernel that believes it is on Colab.
+_COLAB_BUNDLES = """
+import json, sys, types
+sys.modules["google.colab"] = types.ModuleType("google.colab")
+import mha
+mha.setup_notebook()
+from mha import widgets
+explorers = [widgets.ShapeExplorer(num_heads=4), widgets.HeadExplorer(num_heads=2)]
+print(json.dumps([e._output.outputs[0]["data"] for e in explorers]))
+"""
+
+
+def test_colab_explorer_outputs_draw_in_a_page_of_their_own(browser, tmp_path):
+    """Colab's front end cannot run here (no network), so its part is played by a blank page per output, with
+    the CDN's plotly.js served from plotly.py's own copy (the same version the HTML asks for)."""
+    import plotly
+
+    out = subprocess.run([sys.executable, "-c", _COLAB_BUNDLES], capture_output=True, text=True, check=True)
+    bundles = json.loads(out.stdout.strip().splitlines()[-1])
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    context = browser.new_context()
+    context.route(
+        "https://cdn.plot.ly/**", lambda route: route.fulfill(path=str(plotly_js), content_type="text/javascript")
+    )
+    context.route("https://cdnjs.cloudflare.com/**", lambda route: route.abort())  # MathJax: not needed to draw
+    try:
+        for bundle, want in zip(bundles, ("64 / 4 = 16", "2 random heads"), strict=True):
+            assert set(bundle) == {"text/html"}, f"Colab gets HTML only, got {sorted(bundle)}"
+            page = context.new_page()
+            page.set_content(f"<html><body>{bundle['text/html']}</body></html>", wait_until="load")
+            page.wait_for_function("() => !!document.querySelector('.main-svg')", timeout=30_000)
+            fig = page.evaluate(_FIGURE_JS, page.locator("body").element_handle())
+            assert fig and fig["drawn"] and fig["traces"] > 0 and want in fig["title"] + fig["notes"], fig
+            page.close()
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("kind", list(ENVS))
 def test_front_end(kind, browser, tmp_path):
     if not (ENVS[kind] / "bin" / "jupyter-notebook").exists():
