@@ -46,7 +46,8 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache   # the package's layers, from pyproject.toml
 
 test-unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py --ignore=tests/test_frontends.py --ignore=tests/test_pdf.py
+	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py --ignore=tests/test_frontends.py --ignore=tests/test_pdf.py \
+		--ignore=tests/test_downloaded_notebook.py
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest $(NBVAL) notebooks -q
@@ -82,7 +83,7 @@ $(CLASSIC_STAMP): pyproject.toml Makefile
 # explorer drawn, moved by mouse and keyboard, its message, training progress and head switches; latencies in
 # _build/frontends/. MHA_REQUIRE_BROWSER=1: a missing Chromium or environment fails instead of skipping.
 test-frontends: $(STAMP) $(CLASSIC_STAMP)
-	MHA_REQUIRE_BROWSER=1 $(PY) -m pytest tests/test_frontends.py -q
+	MHA_REQUIRE_BROWSER=1 MHA_REQUIRE_REGISTRY=1 $(PY) -m pytest tests/test_frontends.py tests/test_downloaded_notebook.py -q
 
 test: lint test-unit test-notebooks test-book test-browser
 
