@@ -82,6 +82,8 @@ $(CLASSIC_STAMP): pyproject.toml Makefile
 # A Jupyter server with a kernel on 127.0.0.1 per front end, notebooks 3 and 6 in headless Chromium: every
 # explorer drawn, moved by mouse and keyboard, its message, training progress and head switches; latencies in
 # _build/frontends/. MHA_REQUIRE_BROWSER=1: a missing Chromium or environment fails instead of skipping.
+# Then a notebook downloaded from the book, run in a fresh venv whose setup cell installs mha
+# (tests/test_downloaded_notebook.py); MHA_REQUIRE_REGISTRY=1: an unreachable package index fails it.
 test-frontends: $(STAMP) $(CLASSIC_STAMP)
 	MHA_REQUIRE_BROWSER=1 MHA_REQUIRE_REGISTRY=1 $(PY) -m pytest tests/test_frontends.py tests/test_downloaded_notebook.py -q
 
