@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: help setup book serve lab test test-unit test-notebooks test-book test-browser test-frontends classic-env lint test-gpu bench clean pdf test-pdf
+.PHONY: help setup book serve lab test execute test-unit test-notebooks test-book test-browser test-frontends classic-env lint test-gpu bench clean pdf test-pdf
 
 help:
 	@echo "make book   set up and build the book (from the stored, executed notebooks) into _build/html, then open it"
 	@echo "make test   set up, then lint, unit tests, nbval over every notebook, the book build with -W and"
 	@echo "            every page of the built book in headless Chromium (make test-browser)"
 	@echo "make lab    JupyterLab on the notebooks"
+	@echo "make execute  re-run the notebooks in place (NOTEBOOKS=notebooks/03_*.ipynb for some)"
 	@echo "make test-frontends  the explorers of notebooks 3 and 6 in JupyterLab, Notebook 7 and classic Notebook"
 	@echo "            (builds .venv-classic the first time, ~8 min; .ci/run runs it after make test)"
 	@echo "make serve  serve the built book on http://127.0.0.1:8000"
@@ -88,6 +89,14 @@ test-frontends: $(STAMP) $(CLASSIC_STAMP)
 	MHA_REQUIRE_BROWSER=1 MHA_REQUIRE_REGISTRY=1 $(PY) -m pytest tests/test_frontends.py tests/test_downloaded_notebook.py -q
 
 test: lint test-unit test-notebooks test-book test-browser
+
+# Re-run notebooks in place, top to bottom (their stored outputs are what nbval compares and the book shows):
+# make execute [NOTEBOOKS="notebooks/03_*.ipynb"]. No widget state is stored: ipywidgets 7 (classic Notebook,
+# Colab) cannot load ipywidgets 8's, and without it every front end shows "Run this cell to start the explorer".
+NOTEBOOKS ?= notebooks/[0-9][0-9]_*.ipynb
+execute: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 \
+		--ExecutePreprocessor.store_widget_state=False $(NOTEBOOKS)
 
 # The whole book as one PDF (Chromium prints each built page, pypdf merges them): scripts/build_pdf.py.
 SOLUTIONS ?= 1

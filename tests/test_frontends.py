@@ -433,13 +433,6 @@ def check_front_end(kind: str, workdir: Path, browser) -> dict:
     """Run notebooks 3 and 6 in front end ``kind``; the measurements (asserting every check on the way)."""
     for path in NOTEBOOKS.values():
         shutil.copy(path, workdir / path.name)
-        if kind == "classic" and os.environ.get("MHA_FRONTENDS_KEEP_WIDGET_STATE") != "1":
-            # The notebooks store ipywidgets 8's widget state (controls 2.0.0), which ipywidgets 7's manager
-            # cannot load ("Cannot find model module @jupyter-widgets/controls@2.0.0"); see the note in
-            # benchmarks/RESULTS.md. Left out here, as a notebook saved without widget state would be.
-            nb = json.loads((workdir / path.name).read_text(encoding="utf-8"))
-            nb["metadata"].pop("widgets", None)
-            (workdir / path.name).write_text(json.dumps(nb), encoding="utf-8")
     server = Server(kind, workdir)
     results: dict = {"front end": kind}
     errors: list[str] = []
@@ -455,6 +448,7 @@ def check_front_end(kind: str, workdir: Path, browser) -> dict:
         assert page.evaluate(_FIND_CELL_JS, ["widgets.ShapeExplorer(d_model", "before"])
         before = page.locator('[data-mha-test="before"]').inner_text()
         results["before running"] = "Run this cell to start the explorer" in before
+        assert results["before running"], f"before the kernel runs, the explorer cell shows: {before[-300:]!r}"
         _log(kind, "run all cells")
         results["03 run all s"] = round(_run_all(page, name), 1)
         _log(kind, "shape explorer")
