@@ -68,6 +68,8 @@ PREPARE_JS = """(solutions) => {
     }
     // sphinx-exercise solutions and hints are togglebutton dropdowns: nothing of them may stay hidden in print
     document.querySelectorAll('.dropdown.admonition > *').forEach(e => { e.style.display = ''; });
+    // the answers of "Check your understanding" are <details>: printed open (a figure's table of numbers stays shut)
+    document.querySelectorAll('details:not(.mha-figure-data)').forEach(e => { e.open = true; });
     return {figures: document.querySelectorAll('.plotly-graph-div').length,
             solutions: document.querySelectorAll('.solution').length};
 }"""

@@ -139,3 +139,10 @@ def test_no_page_is_blank(pdfs):
         if ink < 0.002:
             blank.append(f"{render.name} ({ink:.4f} of its pixels are ink)")
     assert not blank, f"blank pages in {result['out']}: {blank}"
+
+
+def test_check_your_understanding_answers_are_printed(pdfs):
+    """The answers are closed <details> on the page; the PDF prints them open, with and without solutions."""
+    answer = _squash("No, a convention: the panel of 4 heads of width 3")  # notebook 3, question 3
+    for built in pdfs:
+        assert answer in _squash("".join(_text(built["out"]))), f"{built['out']}: an answer is missing"
