@@ -163,8 +163,13 @@ def check_task(task) -> None:
 
 
 def _accuracy(logits, targets) -> float:
-    asked = targets != IGNORE
-    return (logits.argmax(-1)[asked] == targets[asked]).float().mean().item()
+    """The fraction of asked positions (targets != IGNORE) whose highest logit is the target.
+
+    logits (n, T, num_classes), targets (n, T). Only the asked rows go through argmax (1 in 11 in the referent
+    task): the same number as taking the argmax everywhere, cheaper at every training step.
+    """
+    asked = targets != IGNORE  # (n, T)
+    return (logits[asked].argmax(-1) == targets[asked]).float().mean().item()
 
 
 def train(
@@ -360,7 +365,7 @@ def copy_head_to_all(model, head: int = 0) -> None:
 class ExplorerSettings:
     """How the explorers of ``mha.widgets`` train notebook 6's toy model.
 
-    steps, seed, lr: passed to ``train`` (notebook 6 trains 150 steps; 60 give the same accuracies, faster).
+    steps, seed, lr: passed to ``train`` (notebook 6 trains 100 steps; 60 give the same accuracies, faster).
     num_examples, train_seed, test_seed: the task, ``make_referent_task(num_examples, seed=train_seed)`` to
     train on and ``seed=test_seed`` for new sentences to test on.
     """

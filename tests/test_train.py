@@ -68,6 +68,17 @@ def test_trained_model_beats_chance_and_loss_falls(task, trained):
     assert not trained.model.training and next(trained.model.parameters()).device.type == "cpu"
 
 
+def test_accuracy_counts_only_asked_positions(task, trained):
+    """evaluate (like every training step) takes the argmax on the asked rows only: exactly the number that taking
+    it everywhere and then keeping the asked positions gives."""
+    for head_mask in (None, torch.tensor([1.0, 0.0])):
+        with torch.no_grad():
+            logits, _ = trained.model(task.ids, head_mask=head_mask)  # (n, T, classes)
+        asked = task.targets != data.IGNORE  # (n, T)
+        everywhere = (logits.argmax(-1)[asked] == task.targets[asked]).float().mean().item()
+        assert evaluate(trained, task, head_mask=head_mask) == everywhere
+
+
 def test_head_mask_changes_accuracy(task, trained):
     full = evaluate(trained, task)
     assert evaluate(trained, task, head_mask=torch.ones(2)) == full
