@@ -127,3 +127,11 @@ def test_apply_setup_cell_script_writes_the_canonical_cell(tmp_path):
     assert after == nb, "the script must change the first code cell's source only"
     subprocess.run([sys.executable, str(script), str(folder)], check=True, capture_output=True)
     assert json.loads(copy.read_text(encoding="utf-8")) == after  # running it twice changes nothing
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_notebook_stores_widget_state(path):
+    """Stored ipywidgets 8 state cannot be loaded by ipywidgets 7 (classic Notebook, Colab: errors on opening);
+    without it every front end shows "Run this cell to start the explorer" (``make execute`` stores none)."""
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, f"{path.name} stores widget state: re-run it with make execute"
