@@ -50,8 +50,9 @@ test-unit: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py --ignore=tests/test_frontends.py --ignore=tests/test_pdf.py \
 		--ignore=tests/test_downloaded_notebook.py
 
+# Two notebooks at a time (pytest-xdist), each one whole on one worker, its cells in order, compared as strictly.
 test-notebooks: $(STAMP)
-	$(PY) -m pytest $(NBVAL) notebooks -q
+	$(PY) -m pytest $(NBVAL) -n 2 --dist loadfile notebooks -q
 
 test-book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
