@@ -190,6 +190,26 @@ _KERNEL_READY_JS = """() => {
     && panel.context.isReady && panel.content.widgets.length > 0);
 }"""
 
+# The "Check your understanding" answers (<details> in markdown cells): how many, how many hide their text, and
+# whether the first one shows it once its summary is clicked.
+_ANSWERS_JS = """async () => {
+  const all = Array.from(document.querySelectorAll("details")).filter(d => {
+    const s = d.querySelector(":scope > summary");
+    return s && s.textContent.trim() === "Answer";
+  });
+  const shown = d => Array.from(d.children).filter(k => k.tagName !== "SUMMARY")
+    .some(k => k.checkVisibility() && k.getBoundingClientRect().height > 0);
+  const hidden = all.filter(d => !shown(d)).length;
+  let opened = false;
+  if (all.length) {
+    all[0].querySelector(":scope > summary").click();
+    await new Promise(r => setTimeout(r, 200));
+    opened = shown(all[0]);
+    all[0].open = false;
+  }
+  return {count: all.length, hidden: hidden, opened: opened};
+}"""
+
 # A figure's state: traces, title, annotations (what the course's figures write their numbers into).
 _FIGURE_JS = """(root) => {
   const gd = root.querySelector(".js-plotly-plot");
@@ -474,6 +494,9 @@ def check_front_end(kind: str, workdir: Path, browser) -> dict:
         before = page.locator('[data-mha-test="before"]').inner_text()
         results["before running"] = "Run this cell to start the explorer" in before
         assert results["before running"], f"before the kernel runs, the explorer cell shows: {before[-300:]!r}"
+        answers = page.evaluate(_ANSWERS_JS)
+        results["answers hidden until opened"] = f"{answers['hidden']} of {answers['count']}, {answers['opened']}"
+        assert answers["count"] >= 3 and answers["hidden"] == answers["count"] and answers["opened"], answers
         _log(kind, "run all cells")
         results["03 run all s"] = round(_run_all(page, name), 1)
         _log(kind, "shape explorer")
