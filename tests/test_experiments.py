@@ -20,16 +20,6 @@ from mha.train import TinyAttentionModel, copy_head_to_all, evaluate, train
 
 
 @pytest.fixture(scope="module")
-def task():
-    return data.make_two_relation_task(128, seed=0)
-
-
-@pytest.fixture(scope="module")
-def trained(task):
-    return train(task, num_heads=2, d_model=16, steps=100, seed=0)
-
-
-@pytest.fixture(scope="module")
 def referent_at_it():
     return ask_at(data.make_referent_task(64, seed=0), data.IT_POS)
 

@@ -8,16 +8,6 @@ from mha import data
 from mha.train import TinyAttentionModel, copy_head_to_all, evaluate, head_role_scores, train
 
 
-@pytest.fixture(scope="module")
-def task():
-    return data.make_two_relation_task(128, seed=0)
-
-
-@pytest.fixture(scope="module")
-def trained(task):
-    return train(task, num_heads=2, d_model=16, steps=100, seed=0)
-
-
 def test_model_shapes_and_attention_rows():
     model = TinyAttentionModel(vocab_size=7, d_model=8, num_heads=2, max_len=5, num_classes=11)
     ids = torch.randint(7, (3, 5))
