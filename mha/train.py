@@ -365,7 +365,8 @@ def copy_head_to_all(model, head: int = 0) -> None:
 class ExplorerSettings:
     """How the explorers of ``mha.widgets`` train notebook 6's toy model.
 
-    steps, seed, lr: passed to ``train`` (notebook 6 trains 100 steps; 60 give the same accuracies, faster).
+    steps, seed, lr: passed to ``train`` (notebook 6 trains 100 steps; 60 reach the same 1.00 on new sentences
+    with seed 2, in less time).
     num_examples, train_seed, test_seed: the task, ``make_referent_task(num_examples, seed=train_seed)`` to
     train on and ``seed=test_seed`` for new sentences to test on.
     """
