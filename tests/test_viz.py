@@ -153,6 +153,20 @@ def test_head_view_one_line_per_head_and_token_from_the_query(h):
     widths = [s["line"]["width"] for s in lines[:T]]
     assert widths.index(max(widths)) == int(w[0, 7].argmax())
     assert viz.head_view_figure(w, TOKENS, 7).to_dict()["data"] == viz.parts_figure(data, layout).to_dict()["data"]
+    # each line ends in a dot whose hover text gives the weight; the dots' and lines' colours are the heads' colours,
+    # which the heads' titles show (no legend)
+    (dots,) = [d for d in data if d.get("mode") == "markers"]
+    weight = float(np.round(float(w[-1, 7, 1]), 3))  # the last head's weight from token 7 to token 1
+    assert len(dots["hovertext"]) == h * T
+    assert dots["hovertext"][(h - 1) * T + 1] == f"head {h}: {TOKENS[7]} -> {TOKENS[1]}: {weight:.2f}"
+    assert dots["marker"]["color"] == [s["line"]["color"] for s in lines]
+    titles = [a["text"] for a in layout["annotations"][1:]]
+    assert [t.endswith(f"head {i + 1}") and viz.head_colour(i) in t for i, t in enumerate(titles)] == [True] * h
+    assert layout["showlegend"] is False
+    # the tokens under each heatmap column are named once, under its lowest heatmap
+    cols = min(h, 4)
+    labelled = [layout[f"xaxis{i + 2}"].get("showticklabels", True) for i in range(h)]
+    assert labelled == [i + cols >= h for i in range(h)]
 
 
 @pytest.mark.parametrize("query", [-1, 11, 2.0, True])

@@ -147,7 +147,11 @@ def head_view_parts(weights, tokens, query: int, title: str | None = None, cols:
         horizontal_spacing=0.05,
         subplot_titles=["head view"] + [f"head {i + 1}" for i in range(h)],
     )
-    layout["annotations"][0]["text"] = f"what '{labels[query]}' looks at: one line per head, thicker = more weight"
+    layout["annotations"][0]["text"] = (
+        f"what '{labels[query]}' looks at: one line per head, coloured as the heads' titles, thicker = more weight"
+    )
+    for i in range(h):  # each head's title carries its colour, the colour of its lines: no legend to draw
+        layout["annotations"][i + 1]["text"] = f'<span style="color:{head_colour(i)}">\u25a0</span> head {i + 1}'
     # the head view: the looking token at x = 0, the tokens looked at x = 1, token t at y = -t
     data = [
         dict(
@@ -165,39 +169,43 @@ def head_view_parts(weights, tokens, query: int, title: str | None = None, cols:
         )
     ]
     spread = 0.5 / max(h, 2)  # the heads' line ends fan out a little around each token
-    lines = []
+    lines, ends, colours, hover = [], [], [], []  # one line per (head, token); its end: a dot with hover text
     for i in range(h):
-        ends = [round(-t + (i - (h - 1) / 2) * spread, 4) for t in range(T)]
         row = w[i, query]  # (T,)
         for t in range(T):
+            end = round(-t + (i - (h - 1) / 2) * spread, 4)
             lines.append(
                 dict(
-                    type="line", x0=0.02, y0=-query, x1=0.98, y1=ends[t], layer="below",  # on axes x and y
+                    type="line", x0=0.02, y0=-query, x1=0.98, y1=end, layer="below",  # on axes x and y
                     line=dict(color=head_colour(i), width=round(0.5 + 7 * float(row[t]), 1)),
                     opacity=round(0.06 + 0.94 * float(row[t]), 2),
                 )
             )  # fmt: skip
-        data.append(  # a dot at each line's end: the hover text and the legend entry of head i
-            dict(
-                type="scatter", x=[0.97] * T, y=ends, mode="markers", name=f"head {i + 1}",
-                marker=dict(color=head_colour(i), size=6),
-                hovertext=[f"head {i + 1}: {labels[query]} -> {labels[t]}: {row[t]:.2f}" for t in range(T)],
-                hoverinfo="text", xaxis="x", yaxis="y",
-            )
-        )  # fmt: skip
+            ends.append(end)
+            colours.append(head_colour(i))
+            hover.append(f"head {i + 1}: {labels[query]} -> {labels[t]}: {row[t]:.2f}")
+    data.append(  # one trace for every head's dots: drawing h traces and a legend would take longer
+        dict(
+            type="scatter", x=[0.97] * len(ends), y=ends, mode="markers", marker=dict(color=colours, size=6),
+            hovertext=hover, hoverinfo="text", showlegend=False, xaxis="x", yaxis="y",
+        )
+    )  # fmt: skip
     layout["xaxis"].update(visible=False, range=[-0.7, 1.7], fixedrange=True)
     layout["yaxis"].update(visible=False, range=[-T + 0.4, 0.6], fixedrange=True)
     for i in range(h):
         ax = axes[i // cols + 1][i % cols]
         data.append(heatmap_trace(w[i], labels, i, ax))
         style_heatmap_axes(layout, ax, i % cols == 0)
+        if i < h - cols:  # the columns' tokens are named once, under the bottom row
+            layout[axis_key(ax["xaxis"])]["showticklabels"] = False
     layout.update(
         title=dict(text=title or f"{h} head{'s' if h > 1 else ''} read the same sentence", x=0.02),
         height=440 + 260 * rows,
         shapes=lines,
         coloraxis=dict(colorscale=blues(), cmin=0, cmax=1, colorbar=dict(title=dict(text="weight"), len=0.45, y=0.2)),
-        legend=dict(x=1.0, xanchor="left", y=1.0, yanchor="top"),
-        margin=dict(l=70, r=20, t=100, b=50),
+        showlegend=False,
+        # fixed margins (the colorbar fits in the right one): growing them would make plotly draw everything twice
+        margin=dict(l=70, r=90, t=100, b=50, autoexpand=False),
         plot_bgcolor="white",
     )
     return data, layout
