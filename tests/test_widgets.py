@@ -1,6 +1,7 @@
 """The explorers of mha.widgets, driven without a browser: settings in, figure and message out."""
 
 import json
+import time
 
 import plotly.graph_objects as go
 import pytest
@@ -79,8 +80,37 @@ def test_shape_explorer_invalid_setting_keeps_the_figure():
     assert e.figure is before and "still shows the last valid setting" in e._message_box.value
     assert e.controls["d_model"].value == 60  # the control shows what was asked for
     e.set(num_heads=6)  # 60 / 6 works
-    assert e.message == "" and e._message_box.value == ""
+    assert e.message == "" and "fff3cd" not in e._message_box.value  # no message box left on the screen
     assert "d_k = 60 / 6 = 10" in texts(e.figure)
+
+
+@pytest.mark.parametrize("explorer", [W.ShapeExplorer, W.HeadExplorer])
+def test_explorer_dims_the_old_figure_until_the_new_one_is_sent(explorer):
+    """The front end receives, in order: the old figure dimmed, the new figure, the dimming taken away; a setting
+    that cannot be drawn leaves the figure undimmed. The dimming's style travels with the explorer."""
+    e = explorer()
+    events = []
+    e._output.observe(lambda c: events.append(("dimmed", W.base.BUSY_CLASS in c["new"])), names="_dom_classes")
+    e._output.observe(lambda c: events.append(("figure", len(c["new"]))), names="outputs")
+    e.set(num_heads=2)
+    assert events == [("dimmed", True), ("figure", 1), ("dimmed", False)]
+    events.clear()
+    e.set(num_heads="two")  # rejected before anything is drawn: nothing dims
+    assert events == [] and e.message
+    e.set(num_heads=2)
+    assert W.base.BUSY_CLASS not in e._output._dom_classes and W.base.BUSY_STYLE in e._message_box.value
+
+
+def test_a_shown_explorer_sends_its_figure_a_frame_after_the_dimming():
+    """Sent together, the dimming and a figure that takes the browser long to draw would be handled in one go, and
+    the dimming would never be seen; a shown explorer leaves BUSY_PAINT_S between them (an unshown one does not)."""
+    e = W.HeadExplorer()
+    sent = {}
+    e._output.observe(lambda c: sent.setdefault("dimmed", time.perf_counter()), names="_dom_classes")
+    e._output.observe(lambda c: sent.setdefault("figure", time.perf_counter()), names="outputs")
+    e._shown = True  # as _ipython_display_ sets it
+    e.set(num_heads=8)
+    assert sent["figure"] - sent["dimmed"] >= W.base.BUSY_PAINT_S
 
 
 @pytest.mark.parametrize("bad", [{"d_model": "abc"}, {"num_heads": 0}, {"seq_len": -3}, {"d_model": 2.5}, {"nope": 1}])

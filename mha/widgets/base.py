@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import math
 import operator
+import time
 
 import ipywidgets as widgets
 
@@ -31,6 +32,14 @@ NOT_STARTED_HTML = (
     '<div class="mha-explorer-not-started" style="padding:6px 10px;border:1px dashed #999;border-radius:4px">'
     "Run this cell to start the explorer.</div>"
 )
+
+# While the kernel draws a new figure, the old one is dimmed: the learner sees at once that the move was taken,
+# even where the browser needs a few hundred milliseconds to draw the new figure (8 heads in classic Notebook).
+# The new figure is sent at least BUSY_PAINT_S after the dimming, so that the browser has an animation frame to
+# show the dimming in before it spends its time drawing (at 60 frames a second, a frame is 17 ms).
+BUSY_CLASS = "mha-busy"
+BUSY_STYLE = f"<style>.{BUSY_CLASS} {{ opacity: 0.45; }}</style>"
+BUSY_PAINT_S = 0.025
 
 
 def head_count_message(d_model: int, num_heads: int, d_model_step: int = 1) -> str:
@@ -75,11 +84,12 @@ class Explorer:
         self._parts = None  # (data, layout) of the current figure
         self._figure = None
         self._pending: dict | None = None  # settings whose first drawing waits until the explorer is displayed
+        self._shown = False  # whether a front end has been asked to show the explorer
         self.message = ""
         self.params = dict(self.defaults)
         self._syncing = False
         self._output = widgets.Output(layout=widgets.Layout(min_height="300px"))
-        self._message_box = widgets.HTML()
+        self._message_box = widgets.HTML(BUSY_STYLE)  # the message, and the style of a dimmed figure
         self.controls = self._make_controls()
         for control in self.controls.values():
             control.observe(self._on_control, names="value")
@@ -137,18 +147,23 @@ class Explorer:
                 raise SettingError(f"unknown setting {', '.join(unknown)}; the settings are {', '.join(self.defaults)}")
             for name, value in params.items():  # each value alone: a bad one is not stored
                 self.params[name] = self._check(name, value)
+            dimmed = time.perf_counter()
+            self._output.add_class(BUSY_CLASS)  # dim the old figure first: the front end shows it at once
             with train.one_thread():  # tiny tensor work: one CPU thread is fastest
                 parts = self._draw(dict(self.params))
+            bundle = viz.display_bundle(*parts)
         except SettingError as err:
             self._show_message(str(err))
         except Exception as err:  # never let a traceback reach the learner's screen
             self._show_message(f"Something went wrong: {type(err).__name__}: {err}")
         else:
+            if self._shown:  # a front end shows the explorer: give it a frame to show the dimming in
+                time.sleep(max(0.0, BUSY_PAINT_S - (time.perf_counter() - dimmed)))
             self._parts, self._figure = parts, None
-            self._output.outputs = (
-                {"output_type": "display_data", "data": viz.display_bundle(*parts), "metadata": {}},
-            )
+            self._output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
             self._show_message("")
+        finally:
+            self._output.remove_class(BUSY_CLASS)
         self._sync_controls()
         return self
 
@@ -163,7 +178,7 @@ class Explorer:
         if text and self._parts is not None:
             text += " (The figure below still shows the last valid setting.)"
         style = "background:#fff3cd;color:#664d03;padding:6px 10px;border-radius:4px"
-        self._message_box.value = f'<div style="{style}">{html.escape(text)}</div>' if text else ""
+        self._message_box.value = BUSY_STYLE + (f'<div style="{style}">{html.escape(text)}</div>' if text else "")
 
     def _sync_controls(self) -> None:
         """Show the current settings on the controls without triggering a redraw."""
@@ -207,6 +222,7 @@ class Explorer:
         from IPython.display import display
 
         display(self._repr_mimebundle_(), raw=True)
+        self._shown = True
         self.start()
         if not hasattr(self.widget, "_repr_mimebundle_") and self._output.outputs:  # ipywidgets 7
             self._redraw_attached()
