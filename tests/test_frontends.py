@@ -220,24 +220,35 @@ _FIGURE_JS = """(root) => {
   return {traces: gd.data.length, title: String(title), notes: notes, drawn: !!root.querySelector(".main-svg")};
 }"""
 
-# Times from the next key press (or mouse release) in the explorer: the first change under its output, and when
-# the figure has a title containing `want` and plotly has drawn it.
+# Times from the next key press (or mouse release) in the explorer to the animation frame that shows (1) the first
+# change under its output, and what it was (the explorer dimming the old figure, or new content), and (2) the
+# figure with a title containing `want`, once plotly has finished drawing it (its _replotting flag is down again:
+# axes, traces, shapes and titles are drawn). Timed at the next frame, a change the browser cannot paint before a
+# long drawing task counts only when that task is over.
 _WATCH_JS = """([root, want]) => {
   const out = root.querySelector(".mha-test-output") || root;
-  const box = {t0: null, first: null, settled: null};
+  const box = {t0: null, first: null, firstKind: null, settled: null};
   window.mhaWatch = box;
   const start = () => { if (box.t0 === null) { box.t0 = performance.now(); } };
   ["keydown", "pointerup", "mouseup"].forEach(e => window.addEventListener(e, start, {capture: true, once: true}));
-  const obs = new MutationObserver(() => {
+  const shown = (key) => requestAnimationFrame(() => { box[key] = performance.now() - box.t0; });
+  let seen = false;
+  const obs = new MutationObserver((records) => {
     if (box.t0 === null) { return; }
-    const now = performance.now();
-    if (box.first === null) { box.first = now - box.t0; }
+    if (!seen) {
+      seen = true;
+      box.firstKind = records.some(r => r.type !== "attributes" || r.target !== out) ? "content"
+        : (getComputedStyle(out).opacity < 1 ? "dimmed" : "attribute");
+      shown("first");
+    }
     const gd = out.querySelector(".js-plotly-plot");
     const l = gd && gd.layout;
     const title = l ? String((l.title && (l.title.text || l.title)) || "")
       + (l.annotations || []).map(a => a.text).join("|") : "";
-    if (box.settled === null && gd && gd._fullLayout && out.querySelector(".main-svg") && title.includes(want)) {
-      box.settled = now - box.t0; obs.disconnect();
+    const done = gd && gd._fullLayout && gd._fullLayout._replotting === false && out.querySelector(".main-svg");
+    if (done && title.includes(want)) {
+      obs.disconnect();
+      shown("settled");
     }
   });
   obs.observe(out, {childList: true, subtree: true, attributes: true, characterData: true});
@@ -333,8 +344,8 @@ class Explorer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             box = self.page.evaluate("() => window.mhaWatch")
-            if box and box["settled"] is not None:
-                return {"first_ms": round(box["first"]), "settled_ms": round(box["settled"])}
+            if box and box["settled"] is not None and box["first"] is not None:
+                return {"first_ms": round(box["first"]), "settled_ms": round(box["settled"]), "first": box["firstKind"]}
             time.sleep(0.02)
         self.page.screenshot(path=str(OUT / f"{self.kind}-{self.marker}-unsettled.png"))
         active = self.page.evaluate("() => document.activeElement && document.activeElement.outerHTML.slice(0, 300)")
