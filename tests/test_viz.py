@@ -141,12 +141,11 @@ def test_the_first_eight_head_colours_stay_apart_for_colour_blind_readers(defici
 # ---------------------------------------------------------------- head view
 
 
-@pytest.mark.parametrize("h", [1, 3, 4, 8])
+@pytest.mark.parametrize("h", [1, 3, 4, 5, 8])
 def test_head_view_one_line_per_head_and_token_from_the_query(h):
     T = len(TOKENS)
     w = softmax_rows((h, T, T), seed=2)
     data, layout = viz.head_view_parts(w, TOKENS, query=7)
-    assert [d["type"] for d in data].count("heatmap") == h
     lines = layout["shapes"]
     assert len(lines) == h * T and all(s["y0"] == -7 for s in lines)
     # a line's width grows with its weight: the widest line of head 1 goes to the token it weighs most
@@ -163,10 +162,18 @@ def test_head_view_one_line_per_head_and_token_from_the_query(h):
     titles = [a["text"] for a in layout["annotations"][1:]]
     assert [t.endswith(f"head {i + 1}") and viz.head_colour(i) in t for i, t in enumerate(titles)] == [True] * h
     assert layout["showlegend"] is False
-    # the tokens under each heatmap column are named once, under its lowest heatmap
+    # below: one heatmap holds every head's weights, head i in the block at viz.grid_corner(i, T, cols), under
+    # its title; hovering a cell names the head and both tokens
+    (grid,) = [d for d in data if d["type"] == "heatmap"]
     cols = min(h, 4)
-    labelled = [layout[f"xaxis{i + 2}"].get("showticklabels", True) for i in range(h)]
-    assert labelled == [i + cols >= h for i in range(h)]
+    for i in range(h):
+        r, c = viz.grid_corner(i, T, cols)
+        block = [row[c : c + T] for row in grid["z"][r : r + T]]
+        assert np.allclose(block, np.round(w[i].numpy(), 3))
+        assert grid["text"][r + 7][c + 1] == f"head {i + 1}: {TOKENS[7]} looks at {TOKENS[1]}"
+        assert (titles[i] and layout["annotations"][i + 1]["x"], layout["annotations"][i + 1]["y"]) == (c + 5, r - 0.5)
+    assert sum(v is not None for row in grid["z"] for v in row) == h * T * T  # the rest of the grid is empty
+    assert layout["xaxis2"]["ticktext"] == TOKENS * cols  # the tokens, once under each column of blocks
 
 
 @pytest.mark.parametrize("query", [-1, 11, 2.0, True])

@@ -16,6 +16,19 @@ def heatmaps(fig):
     return [t for t in fig.data if t.type == "heatmap"]
 
 
+def head_blocks(fig, T: int = 11) -> list:
+    """Each head's T x T weights, cut out of a head view's one heatmap grid (viz.grid_corner says where)."""
+    (grid,) = heatmaps(fig)
+    h = len(fig.layout.shapes) // T  # one line per head and token
+    corners = [viz.grid_corner(i, T, min(h, 4)) for i in range(h)]
+    return [[list(row[c : c + T]) for row in grid.z[r : r + T]] for r, c in corners]
+
+
+def head_labels(fig, T: int) -> list:
+    """The token labels under a head view's first column of heatmaps."""
+    return list(fig.layout.xaxis2.ticktext[:T])
+
+
 def texts(fig):
     """Every piece of text the figure shows: the title, the annotations and the text traces."""
     out = [fig.layout.title.text or ""] + [a.text or "" for a in fig.layout.annotations]
@@ -149,21 +162,23 @@ def test_explorer_displays_as_its_widget_with_a_stable_text_form():
 def test_head_explorer_draws_one_heatmap_per_head(num_heads):
     e = W.HeadExplorer(num_heads=num_heads, d_model=32)
     assert e.message == ""
-    assert len(heatmaps(e.figure)) == num_heads
+    assert len(heatmaps(e.figure)) == 1 and len(head_blocks(e.figure)) == num_heads  # one grid of h blocks
     it = W.EXAMPLE_SENTENCE.split().index("it")
     lines = e.figure.layout.shapes
     assert len(lines) == num_heads * 11 and all(s.y0 == -it for s in lines)  # the head view starts at "it"
-    for hm in heatmaps(e.figure):  # each row of weights sums to 1
-        assert torch.allclose(torch.tensor(hm.z).sum(-1), torch.ones(11), atol=0.01)
+    for block in head_blocks(e.figure):  # each row of weights sums to 1
+        assert torch.allclose(torch.tensor(block).sum(-1), torch.ones(11), atol=0.01)
+    cells = sum(v is not None for row in heatmaps(e.figure)[0].z for v in row)
+    assert cells == num_heads * 121  # nothing but the heads' weights: the cells between the blocks are empty
     plotly_accepts(e.figure)
 
 
 def test_head_explorer_heads_differ_and_follow_the_seed():
     e = W.HeadExplorer(num_heads=4)
-    z = [json.dumps(hm.z) for hm in heatmaps(e.figure)]
+    z = [json.dumps(block) for block in head_blocks(e.figure)]
     assert len(set(z)) == 4  # four different patterns
     e.set(seed=1)
-    assert json.dumps(heatmaps(e.figure)[0].z) != z[0]
+    assert json.dumps(head_blocks(e.figure)[0]) != z[0]
 
 
 def test_head_explorer_typed_sentence_and_token():
@@ -172,7 +187,7 @@ def test_head_explorer_typed_sentence_and_token():
     assert e.message == "" and e.params["sentence"] == "the cat sat on the mat"
     assert list(e.controls["token"].options) == ["the", "cat", "sat", "on", "mat"]
     assert e.params["token"] == "mat"  # no "it" here: the last word
-    assert list(heatmaps(e.figure)[0].x) == ["the", "cat", "sat", "on", "the#2", "mat"]
+    assert head_labels(e.figure, 6) == ["the", "cat", "sat", "on", "the#2", "mat"]
     e.controls["token"].value = "cat"
     assert e.params["token"] == "cat" and all(s.y0 == -1 for s in e.figure.layout.shapes)
 
@@ -195,13 +210,13 @@ def test_head_explorer_bad_input_gives_a_message(bad, words):
 
 def test_head_explorer_trained_weights(quick_training):
     e = W.HeadExplorer(weights="trained", num_heads=2, d_model=16)
-    assert e.message == "" and len(heatmaps(e.figure)) == 2
-    assert list(heatmaps(e.figure)[0].x)[:2] == ["the", "animal"]  # the toy model's words are lower case
+    assert e.message == "" and len(head_blocks(e.figure)) == 2
+    assert head_labels(e.figure, 2) == ["the", "animal"]  # the toy model's words are lower case
     before = e.figure
     e.set(sentence="The robot didn't cross the street")
     assert "robot" in e.message and "switch weights to random" in e.message and e.figure is before
     e.set(weights="random")
-    assert e.message == "" and list(heatmaps(e.figure)[0].x)[:2] == ["The", "robot"]
+    assert e.message == "" and head_labels(e.figure, 2) == ["The", "robot"]
 
 
 # ---------------------------------------------------------------- 3. training
@@ -294,8 +309,10 @@ def test_static_head_figure_has_a_step_per_setting():
     assert len(steps) == 3 and len(set(steps)) == 3 and len(buttons) == 2 and len(set(buttons)) == 2
     for step, h in zip(fig.layout.sliders[0].steps, (1, 2, 4)):
         restyle = step.args[0]
-        shown = [t == "heatmap" and v for t, v in zip([d.type for d in fig.data], restyle["visible"])]
-        assert sum(bool(s) for s in shown) == h  # h heatmaps visible, the other slots hidden
+        shown = [i for i, d in enumerate(fig.data) if d.type == "heatmap" and restyle["visible"][i]]
+        assert len(shown) == 1  # the heads' heatmap grid
+        z = restyle["z"][shown[0]]
+        assert sum(v is not None for row in z for v in row) == h * 11 * 11  # with h heads' weights
         assert len(step.args[1]["shapes"]) == h * 11
 
 

@@ -16,7 +16,7 @@ rounded on the CPU, so a notebook's stored output is the same on a laptop CPU an
 """
 
 from mha.viz.explorer import controls_figure
-from mha.viz.heatmaps import attention_heatmap, head_heatmaps, head_view_figure, head_view_parts
+from mha.viz.heatmaps import attention_heatmap, grid_corner, head_heatmaps, head_view_figure, head_view_parts
 from mha.viz.palette import HEAD_COLOURS, head_colour
 from mha.viz.parts import FigureParts, parts_figure
 from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, setup_notebook
@@ -48,6 +48,7 @@ __all__ = [
     "controls_figure",
     "display_bundle",
     "flops_figure",
+    "grid_corner",
     "head_ablation_figure",
     "head_colour",
     "head_distance_figure",

@@ -127,6 +127,36 @@ def style_heatmap_axes(layout: dict, axes: dict, first_col: bool) -> None:
     )
 
 
+# The heads' heatmaps of a head view share one heatmap trace: head i is the T x T block whose top left cell is
+# grid_corner(i, T, cols), the blocks one empty column and GRID_ROW_GAP empty rows apart (room for each head's
+# title). One trace on one pair of axes draws much faster than h subplots (70 instead of 115 ms for 8 heads in
+# plotly.js 2.35 on 2 cores), which the explorers need: JupyterLab draws each new figure three times.
+GRID_ROW_GAP = 2
+
+
+def grid_corner(i: int, T: int, cols: int) -> tuple[int, int]:
+    """(row, column) in the head view's heatmap grid of the top left cell of head i's T x T block."""
+    return (i // cols) * (T + GRID_ROW_GAP), (i % cols) * (T + 1)
+
+
+def heads_grid_trace(w, labels, cols: int, axes: dict) -> dict:
+    """One heatmap (a plain dict) holding every head's weights w (h, T, T) as blocks on a grid of ``cols`` columns;
+    its cells between blocks are empty; hovering a cell names the head, both tokens and the weight."""
+    h, T = w.shape[0], len(labels)
+    rows = -(-h // cols)
+    z = [[None] * (cols * (T + 1) - 1) for _ in range(rows * (T + GRID_ROW_GAP) - GRID_ROW_GAP)]
+    text = [[None] * len(z[0]) for _ in z]
+    for i in range(h):
+        r0, c0 = grid_corner(i, T, cols)
+        for q in range(T):
+            z[r0 + q][c0 : c0 + T] = w[i, q].tolist()
+            text[r0 + q][c0 : c0 + T] = [f"head {i + 1}: {labels[q]} looks at {k}" for k in labels]
+    return dict(
+        type="heatmap", z=z, text=text, coloraxis="coloraxis", hoverongaps=False,
+        hovertemplate="%{text}: %{z:.2f}<extra></extra>", **axes,
+    )  # fmt: skip
+
+
 def head_view_parts(weights, tokens, query: int, title: str | None = None, cols: int | None = None) -> FigureParts:
     """The FigureParts (data, layout) of ``head_view_figure``, as plain dicts and lists (fast to build)."""
     w = rounded(weights)
@@ -139,19 +169,11 @@ def head_view_parts(weights, tokens, query: int, title: str | None = None, cols:
     rows = -(-h // cols)  # ceil(h / cols)
     labels = unique_labels(tokens)
     layout, axes = subplot_grid(
-        rows=rows + 1,
-        cols=cols,
-        specs=[[{"colspan": cols}] + [None] * (cols - 1)] + [[{}] * cols for _ in range(rows)],
-        row_heights=[1.15] + [1.0] * rows,
-        vertical_spacing=0.3 / (rows + 1),
-        horizontal_spacing=0.05,
-        subplot_titles=["head view"] + [f"head {i + 1}" for i in range(h)],
+        rows=2, cols=1, row_heights=[1.15, rows], vertical_spacing=0.3 / (rows + 1), subplot_titles=["head view"]
     )
     layout["annotations"][0]["text"] = (
         f"what '{labels[query]}' looks at: one line per head, coloured as the heads' titles, thicker = more weight"
     )
-    for i in range(h):  # each head's title carries its colour, the colour of its lines: no legend to draw
-        layout["annotations"][i + 1]["text"] = f'<span style="color:{head_colour(i)}">\u25a0</span> head {i + 1}'
     # the head view: the looking token at x = 0, the tokens looked at x = 1, token t at y = -t
     data = [
         dict(
@@ -192,12 +214,37 @@ def head_view_parts(weights, tokens, query: int, title: str | None = None, cols:
     )  # fmt: skip
     layout["xaxis"].update(visible=False, range=[-0.7, 1.7], fixedrange=True)
     layout["yaxis"].update(visible=False, range=[-T + 0.4, 0.6], fixedrange=True)
-    for i in range(h):
-        ax = axes[i // cols + 1][i % cols]
-        data.append(heatmap_trace(w[i], labels, i, ax))
-        style_heatmap_axes(layout, ax, i % cols == 0)
-        if i < h - cols:  # the columns' tokens are named once, under the bottom row
-            layout[axis_key(ax["xaxis"])]["showticklabels"] = False
+    # below: every head's heatmap, token labels once per block column (bottom) and block row (left)
+    grid = axes[1][0]  # {"xaxis": "x2", "yaxis": "y2"}
+    data.append(heads_grid_trace(w, labels, cols, grid))
+    width, height = cols * (T + 1) - 1, rows * (T + GRID_ROW_GAP) - GRID_ROW_GAP
+    # ticklabeloverflow "allow": checking whether each of the many labels overflows the figure costs more than
+    # drawing the heatmaps (they fit: the margins leave them room)
+    tick = dict(
+        tickmode="array",
+        tickfont=dict(size=9),
+        showgrid=False,
+        zeroline=False,
+        fixedrange=True,
+        ticklabeloverflow="allow",
+    )
+    layout[axis_key(grid["xaxis"])].update(
+        tick, tickvals=[c * (T + 1) + k for c in range(cols) for k in range(T)], ticktext=labels * cols,
+        tickangle=-45, range=[-0.5, width - 0.5],
+    )  # fmt: skip
+    layout[axis_key(grid["yaxis"])].update(
+        tick, tickvals=[r * (T + GRID_ROW_GAP) + q for r in range(rows) for q in range(T)], ticktext=labels * rows,
+        range=[height - 0.5, -0.5],  # row 0 at the top
+    )  # fmt: skip
+    for i in range(h):  # each head's title, over its block, carries its colour, the colour of its lines: no legend
+        r0, c0 = grid_corner(i, T, cols)
+        layout["annotations"].append(
+            dict(
+                text=f'<span style="color:{head_colour(i)}">\u25a0</span> head {i + 1}', showarrow=False,
+                x=c0 + (T - 1) / 2, y=r0 - 0.5, xref=grid["xaxis"], yref=grid["yaxis"], yanchor="bottom",
+                font=dict(size=13),
+            )
+        )  # fmt: skip
     layout.update(
         title=dict(text=title or f"{h} head{'s' if h > 1 else ''} read the same sentence", x=0.02),
         height=440 + 260 * rows,
