@@ -17,7 +17,7 @@ rounded on the CPU, so a notebook's stored output is the same on a laptop CPU an
 
 from mha.viz.explorer import controls_figure
 from mha.viz.heatmaps import attention_heatmap, grid_corner, head_heatmaps, head_view_figure, head_view_parts
-from mha.viz.palette import HEAD_COLOURS, head_colour
+from mha.viz.palette import HEAD_COLOURS, head_colour, with_alpha
 from mha.viz.parts import FigureParts, parts_figure
 from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, setup_notebook
 from mha.viz.shapes import (
@@ -69,4 +69,5 @@ __all__ = [
     "training_curves",
     "training_parts",
     "w_o_blocks_figure",
+    "with_alpha",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from mha.viz.palette import blues, head_colour
+from mha.viz.palette import blues, head_colour, with_alpha
 from mha.viz.parts import FigureParts, axis_key, parts_figure, subplot_grid
 from mha.viz.render import rounded, unique_labels
 
@@ -196,11 +196,11 @@ def head_view_parts(weights, tokens, query: int, title: str | None = None, cols:
         row = w[i, query]  # (T,)
         for t in range(T):
             end = round(-t + (i - (h - 1) / 2) * spread, 4)
+            weight = float(row[t])  # more weight: a wider, less see-through line
             lines.append(
                 dict(
                     type="line", x0=0.02, y0=-query, x1=0.98, y1=end, layer="below",  # on axes x and y
-                    line=dict(color=head_colour(i), width=round(0.5 + 7 * float(row[t]), 1)),
-                    opacity=round(0.06 + 0.94 * float(row[t]), 2),
+                    line=dict(color=with_alpha(head_colour(i), 0.06 + 0.94 * weight), width=round(0.5 + 7 * weight, 1)),
                 )
             )  # fmt: skip
             ends.append(end)

@@ -19,6 +19,12 @@ def head_colour(i: int) -> str:
     return HEAD_COLOURS[i % len(HEAD_COLOURS)]
 
 
+def with_alpha(colour: str, alpha: float) -> str:
+    """ "#0072B2", 0.5 -> "rgba(0, 114, 178, 0.5)": a colour drawn see-through (no group opacity to composite)."""
+    r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {round(alpha, 2)})"
+
+
 def head_colourscale(num_heads: int) -> list:
     """A stepped colour scale: the value i (0 <= i < num_heads) gets ``head_colour(i)``."""
     scale = []
