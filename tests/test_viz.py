@@ -160,7 +160,8 @@ def test_head_view_one_line_per_head_and_token_from_the_query(h):
     assert dots["hovertext"][(h - 1) * T + 1] == f"head {h}: {TOKENS[7]} -> {TOKENS[1]}: {weight:.2f}"
     rgb = [viz.with_alpha(c, 1).rsplit(",", 1)[0] for c in dots["marker"]["color"]]
     assert rgb == [s["line"]["color"].rsplit(",", 1)[0] for s in lines]
-    assert lines[0]["line"]["color"] == viz.with_alpha(viz.head_colour(0), 0.06 + 0.94 * float(np.round(float(w[0, 7, 0]), 3)))
+    first = float(np.round(float(w[0, 7, 0]), 3))  # head 1's weight from token 7 to token 0
+    assert lines[0]["line"]["color"] == viz.with_alpha(viz.head_colour(0), 0.06 + 0.94 * first)
     titles = [a["text"] for a in layout["annotations"][1:]]
     assert [t.endswith(f"head {i + 1}") and viz.head_colour(i) in t for i, t in enumerate(titles)] == [True] * h
     assert layout["showlegend"] is False
