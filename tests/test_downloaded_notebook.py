@@ -22,8 +22,8 @@ canonical one, tests/test_setup_cell.py) must then install `mha` itself with
 
 Notebooks: 05 (the cheapest with no explorer) and 03 (its explorers need ipywidgets); one environment serves both,
 `mha` is uninstalled before each. It takes minutes (environment, installs), so it is not in ``make test-unit``;
-``make test-frontends`` runs it. Without git, or where the package registry cannot be reached (the installs fail),
-it is skipped with the reason; ``MHA_REQUIRE_REGISTRY=1`` (set by ``make test-frontends``) makes that a failure.
+``make test-download`` runs it. Without git, or where the package registry cannot be reached (the installs fail),
+it is skipped with the reason; ``MHA_REQUIRE_REGISTRY=1`` (set by ``make test-download``) makes that a failure.
 Times of each step: ``_build/downloaded_notebook/times.json``.
 """
 

@@ -5,8 +5,9 @@ For each front end, notebooks 3 and 6 are copied into a fresh folder and opened 
 
 - every figure of the notebook is drawn (a plotly graph with its traces), and so is each explorer's;
 - ShapeExplorer: the num_heads slider moved by keyboard and by mouse changes the figure; 64 / 7 shows the message
-  and keeps the figure; the time from the key press to the first visible change and to the settled figure is
-  measured in the page (``performance.now()``);
+  and keeps the figure; the time from the key press to the frame that shows the first change (the old figure
+  dimmed, or new content) and to the frame that shows the finished new figure is measured in the page
+  (``performance.now()``, ``requestAnimationFrame``);
 - HeadExplorer: the same, and switching to trained weights shows a progress bar, then a new figure;
 - TrainExplorer: its progress bar is seen below its maximum (training began once on the screen) and ends in a
   figure; switching a head off changes it; an invalid head count shows the message;
