@@ -168,7 +168,7 @@ def test_head_view_one_line_per_head_and_token_from_the_query(h):
     # below: one heatmap holds every head's weights, head i in the block at viz.grid_corner(i, T, cols), under
     # its title; hovering a cell names the head and both tokens
     (grid,) = [d for d in data if d["type"] == "heatmap"]
-    cols = min(h, 4)
+    cols = viz.grid_columns(h)
     for i in range(h):
         r, c = viz.grid_corner(i, T, cols)
         block = [row[c : c + T] for row in grid["z"][r : r + T]]
@@ -177,6 +177,11 @@ def test_head_view_one_line_per_head_and_token_from_the_query(h):
         assert (titles[i] and layout["annotations"][i + 1]["x"], layout["annotations"][i + 1]["y"]) == (c + 5, r - 0.5)
     assert sum(v is not None for row in grid["z"] for v in row) == h * T * T  # the rest of the grid is empty
     assert layout["xaxis2"]["ticktext"] == TOKENS * cols  # the tokens, once under each column of blocks
+
+
+def test_head_view_rows_are_full_where_they_can_be():
+    cols = [viz.grid_columns(h) for h in range(1, 17)]  # for 1, 2, ..., 16 heads
+    assert cols == [1, 2, 3, 4, 5, 3, 4, 4, 3, 5, 4, 4, 4, 4, 3, 4]
 
 
 @pytest.mark.parametrize("query", [-1, 11, 2.0, True])

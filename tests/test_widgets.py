@@ -20,7 +20,7 @@ def head_blocks(fig, T: int = 11) -> list:
     """Each head's T x T weights, cut out of a head view's one heatmap grid (viz.grid_corner says where)."""
     (grid,) = heatmaps(fig)
     h = len(fig.layout.shapes) // T  # one line per head and token
-    corners = [viz.grid_corner(i, T, min(h, 4)) for i in range(h)]
+    corners = [viz.grid_corner(i, T, viz.grid_columns(h)) for i in range(h)]
     return [[list(row[c : c + T]) for row in grid.z[r : r + T]] for r, c in corners]
 
 

@@ -16,7 +16,14 @@ rounded on the CPU, so a notebook's stored output is the same on a laptop CPU an
 """
 
 from mha.viz.explorer import controls_figure
-from mha.viz.heatmaps import attention_heatmap, grid_corner, head_heatmaps, head_view_figure, head_view_parts
+from mha.viz.heatmaps import (
+    attention_heatmap,
+    grid_columns,
+    grid_corner,
+    head_heatmaps,
+    head_view_figure,
+    head_view_parts,
+)
 from mha.viz.palette import HEAD_COLOURS, head_colour, with_alpha
 from mha.viz.parts import FigureParts, parts_figure
 from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, setup_notebook
@@ -48,6 +55,7 @@ __all__ = [
     "controls_figure",
     "display_bundle",
     "flops_figure",
+    "grid_columns",
     "grid_corner",
     "head_ablation_figure",
     "head_colour",

@@ -134,6 +134,14 @@ def style_heatmap_axes(layout: dict, axes: dict, first_col: bool) -> None:
 GRID_ROW_GAP = 2
 
 
+def grid_columns(h: int) -> int:
+    """How many heads' heatmaps a head view puts side by side: all of up to 5, else 3, 4 or 5 so that every row is
+    full (4 when none is: 7, 11, ... heads), so that the token labels under each column sit under a heatmap."""
+    if h <= 5:
+        return h
+    return next((cols for cols in (4, 3, 5) if h % cols == 0), 4)
+
+
 def grid_corner(i: int, T: int, cols: int) -> tuple[int, int]:
     """(row, column) in the head view's heatmap grid of the top left cell of head i's T x T block."""
     return (i // cols) * (T + GRID_ROW_GAP), (i % cols) * (T + 1)
@@ -165,7 +173,7 @@ def head_view_parts(weights, tokens, query: int, title: str | None = None, cols:
     if isinstance(query, bool) or not isinstance(query, (int, np.integer)) or not 0 <= query < T:
         raise ValueError(f"query must be a token index from 0 to {T - 1}, got {query!r}")
     query = int(query)
-    cols = min(h, 4) if cols is None else max(1, min(int(cols), h))
+    cols = grid_columns(h) if cols is None else max(1, min(int(cols), h))
     rows = -(-h // cols)  # ceil(h / cols)
     labels = unique_labels(tokens)
     layout, axes = subplot_grid(
