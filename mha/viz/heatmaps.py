@@ -129,8 +129,9 @@ def style_heatmap_axes(layout: dict, axes: dict, first_col: bool) -> None:
 
 # The heads' heatmaps of a head view share one heatmap trace: head i is the T x T block whose top left cell is
 # grid_corner(i, T, cols), the blocks one empty column and GRID_ROW_GAP empty rows apart (room for each head's
-# title). One trace on one pair of axes draws much faster than h subplots (70 instead of 115 ms for 8 heads in
-# plotly.js 2.35 on 2 cores), which the explorers need: JupyterLab draws each new figure three times.
+# title). One trace on one pair of axes draws much faster than h subplots (8 heads, plotly.js 2.35, 2 cores: 59 ms
+# median instead of 96-115 ms; benchmarks/RESULTS.md, Front ends), which the explorers need: JupyterLab draws each
+# new figure three times.
 GRID_ROW_GAP = 2
 
 
