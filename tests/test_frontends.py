@@ -271,6 +271,11 @@ _PROGRESS_SEEN_JS = """() => {
 }"""
 
 
+# How each explorer's figure is drawn: "pane" (the figure pane, redrawn in place by its own plotly.js) or "output"
+# (an Output widget, whose output area the front end's renderer or the figure's HTML draws into).
+_EXPLORER_FIGURES_JS = """() => Array.from(document.querySelectorAll(".widget-vbox > .mha-figure"))
+  .map(n => n.querySelector(".output_area, .jp-OutputArea, .jupyter-widgets-output-area") ? "output" : "pane")"""
+
 # Every figure div of the page: whether plotly drew it, and its text where it did not (e.g. "could not be loaded").
 _FIGURE_DIVS_JS = """() => Array.from(document.querySelectorAll(".plotly-graph-div, .js-plotly-plot"))
   .map(d => d.querySelector(".main-svg") ? "drawn" : "empty: " + d.textContent.slice(0, 80))"""
@@ -428,9 +433,10 @@ def _over_targets(latencies: dict) -> list[str]:
 
 
 def _mark_outputs(page):
-    """Give each explorer's Output widget a class, so the watchers observe the figure only."""
+    """Give each explorer's figure (its figure pane, or its Output widget) a class, so the watchers observe the
+    figure only."""
     page.evaluate(
-        """() => document.querySelectorAll(".widget-vbox > .widget-output, .widget-vbox > .jupyter-widgets-output-area")
+        """() => document.querySelectorAll(".widget-vbox > .mha-figure")
           .forEach(n => n.classList.add("mha-test-output"))"""
     )
 
@@ -517,6 +523,9 @@ def check_front_end(kind: str, workdir: Path, browser) -> dict:
         assert figures["plots"] > 5 and figures["drawn"] == figures["plots"], f"figures not drawn: {figures}"
         results["03 figures drawn"] = f"{figures['drawn']} of {figures['plots']}"
         _mark_outputs(page)
+        drawn_by = "output" if kind == "classic" else "pane"  # ipywidgets 7 there, 8 in JupyterLab and Notebook 7
+        results["explorer figures"] = page.evaluate(_EXPLORER_FIGURES_JS)
+        assert results["explorer figures"] == [drawn_by] * 2, results["explorer figures"]
 
         shape = Explorer(page, kind, "widgets.ShapeExplorer(d_model", "shape")
         fig = shape.wait_figure(lambda f: "64 / 8 = 8" in f["title"] + f["notes"])
@@ -566,6 +575,11 @@ def check_front_end(kind: str, workdir: Path, browser) -> dict:
         lat["head, trained weights (trains)"] = trained
         results["latency ms"] = lat
         results["over the targets (ms)"] = _over_targets(lat)
+        if drawn_by == "pane":  # the pane shows the dimming in a frame of its own before it draws
+            not_dimmed = {
+                k: v for k, v in lat.items() for t in (v if isinstance(v, list) else [v]) if t["first"] != "dimmed"
+            }
+            assert not not_dimmed, f"the first change was not the dimming: {not_dimmed}"
         page.screenshot(path=str(OUT / f"{kind}-03.png"))
         page.close()
 

@@ -97,30 +97,52 @@ def test_shape_explorer_invalid_setting_keeps_the_figure():
     assert "d_k = 60 / 6 = 10" in texts(e.figure)
 
 
+@pytest.fixture(params=["pane", "output"])
+def figure_view(request, monkeypatch):
+    """Each explorer test that uses it runs twice: with the figure pane (ipywidgets 8: JupyterLab, Notebook 7,
+    VS Code) and with the Output widget (ipywidgets 7: classic Notebook, Colab)."""
+    if request.param == "output":
+        monkeypatch.setattr(W.figure_pane, "available", lambda: False)
+    return request.param
+
+
+def observe_figure(e, dimmed, figure) -> None:
+    """Call ``dimmed(bool)`` when the explorer's figure is dimmed or undimmed, ``figure()`` when a figure is sent."""
+    view = e._output
+    if isinstance(view, W.figure_pane.FigurePane):
+        view.observe(lambda c: dimmed(c["new"]), names="busy")
+        view.observe(lambda c: figure(), names="figure")
+    else:
+        view.observe(lambda c: dimmed(W.base.BUSY_CLASS in c["new"]), names="_dom_classes")
+        view.observe(lambda c: figure(), names="outputs")
+
+
 @pytest.mark.parametrize("explorer", [W.ShapeExplorer, W.HeadExplorer])
-def test_explorer_dims_the_old_figure_until_the_new_one_is_sent(explorer):
+def test_explorer_dims_the_old_figure_until_the_new_one_is_sent(explorer, figure_view):
     """The front end receives, in order: the old figure dimmed, the new figure, the dimming taken away; a setting
     that cannot be drawn leaves the figure undimmed. The dimming's style travels with the explorer."""
     e = explorer()
+    assert isinstance(e._output, W.figure_pane.FigurePane) == (figure_view == "pane")
     events = []
-    e._output.observe(lambda c: events.append(("dimmed", W.base.BUSY_CLASS in c["new"])), names="_dom_classes")
-    e._output.observe(lambda c: events.append(("figure", len(c["new"]))), names="outputs")
+    observe_figure(e, lambda on: events.append(("dimmed", on)), lambda: events.append("figure"))
     e.set(num_heads=2)
-    assert events == [("dimmed", True), ("figure", 1), ("dimmed", False)]
+    assert events == [("dimmed", True), "figure", ("dimmed", False)]
     events.clear()
     e.set(num_heads="two")  # rejected before anything is drawn: nothing dims
     assert events == [] and e.message
     e.set(num_heads=2)
-    assert W.base.BUSY_CLASS not in e._output._dom_classes and W.base.BUSY_STYLE in e._message_box.value
+    assert W.base.BUSY_STYLE in e._message_box.value
+    assert f".{W.figure_pane.BUSY_CLASS} {{" in W.base.BUSY_STYLE  # the style dims what set_busy marks
+    assert W.figure_pane.BUSY_CLASS not in e._output._dom_classes and not getattr(e._output, "busy", False)
 
 
-def test_a_shown_explorer_sends_its_figure_a_frame_after_the_dimming():
+def test_a_shown_explorer_sends_its_figure_a_frame_after_the_dimming(figure_view):
     """Sent together, the dimming and a figure that takes the browser long to draw would be handled in one go, and
     the dimming would never be seen; a shown explorer leaves BUSY_PAINT_S between them (an unshown one does not)."""
     e = W.HeadExplorer()
     sent = {}
-    e._output.observe(lambda c: sent.setdefault("dimmed", time.perf_counter()), names="_dom_classes")
-    e._output.observe(lambda c: sent.setdefault("figure", time.perf_counter()), names="outputs")
+    now = time.perf_counter
+    observe_figure(e, lambda on: sent.setdefault("dimmed", now()), lambda: sent.setdefault("figure", now()))
     e._shown = True  # as _ipython_display_ sets it
     e.set(num_heads=8)
     assert sent["figure"] - sent["dimmed"] >= W.base.BUSY_PAINT_S
@@ -144,15 +166,49 @@ def test_shape_explorer_controls_redraw():
     assert e.message == "" and "d_k = 56 / 7 = 8" in texts(e.figure)
 
 
-def test_explorer_displays_as_its_widget_with_a_stable_text_form():
+def test_explorer_displays_as_its_widget_with_a_stable_text_form(figure_view):
     e = W.ShapeExplorer()
     bundle = e._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"] == "ShapeExplorer(d_model=64, num_heads=8, seq_len=11)"  # what nbval compares
     assert "Run this cell to start the explorer" in bundle["text/html"]  # shown where the widget cannot be
-    (out,) = e._output.outputs
-    assert "application/vnd.plotly.v1+json" in out["data"]
-    json.dumps(out["data"])  # the widget's state can be sent to the browser
+    assert W.figure_pane.FIGURE_CLASS in e._output._dom_classes  # how a page finds the explorer's figure
+    if figure_view == "pane":
+        assert e._output.figure == viz.figure_json(*e._parts)  # plotly.js's own form: data, layout, config
+        shown = e._output.figure
+    else:
+        (out,) = e._output.outputs
+        shown = out["data"]
+        assert "application/vnd.plotly.v1+json" in shown and "text/html" in shown  # classic Notebook draws the HTML
+    json.dumps(shown)  # the widget's state can be sent to the browser
+
+
+def test_figure_panes_share_one_copy_of_plotlyjs():
+    """plotly.js (about 5 MB) reaches the browser once per kernel, however many explorers there are."""
+    panes = [W.ShapeExplorer()._output, W.HeadExplorer()._output]
+    assert all(isinstance(p, W.figure_pane.FigurePane) for p in panes)
+    (source,) = {id(p.plotly) for p in panes}
+    plotly_js = panes[0].plotly.source
+    assert plotly_js.lstrip().startswith("/**") and f"plotly.js v{panes[0].plotly_version}" in plotly_js[:200]
+    assert panes[0].plotly_version == viz.render.plotlyjs_version()
+    state = panes[0].get_state()
+    assert state["plotly"] == f"IPY_MODEL_{panes[0].plotly.model_id}"  # a reference, not a copy
+    assert "source" not in json.dumps({k: v for k, v in state.items() if k != "_esm"})
+    panes[0].plotly.close()  # a closed source (e.g. the learner closed every widget) is made anew
+    assert W.figure_pane.plotly_source() is not panes[0].plotly
+
+
+def test_figure_pane_only_where_ipywidgets_8_runs_outside_colab(monkeypatch):
+    import sys
+    import types
+
+    assert W.figure_pane.available()
+    monkeypatch.setattr(W.figure_pane.widgets, "__version__", "7.7.1")
+    assert not W.figure_pane.available()  # classic Notebook, Colab: the Output widget, drawn by the HTML
+    monkeypatch.setattr(W.figure_pane.widgets, "__version__", "8.1.9")
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert not W.figure_pane.available()  # Colab draws the Output widget's outputs itself
+    assert isinstance(W.ShapeExplorer()._output, W.figure_pane.widgets.Output)
 
 
 # ---------------------------------------------------------------- 2. heads

@@ -1,6 +1,7 @@
 """Plotly figures for the course, by concept, and the renderer that shows them everywhere.
 
-- ``render``: the renderer "mha" (plotly JSON + kernel-free HTML), ``setup_notebook``, rounding for stable outputs
+- ``render``: the renderer "mha" (plotly JSON + kernel-free HTML), ``setup_notebook``, ``figure_json`` (what
+  plotly.js takes), rounding for stable outputs
 - ``palette``: the head colours and colour scales
 - ``parts``: fast figures as plain (data, layout), for the explorers that redraw on every slider move
 - ``heatmaps``: attention weights of one head, of h heads, and the head view of one token
@@ -26,7 +27,7 @@ from mha.viz.heatmaps import (
 )
 from mha.viz.palette import HEAD_COLOURS, head_colour, with_alpha
 from mha.viz.parts import FigureParts, parts_figure
-from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, setup_notebook
+from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, figure_json, plotlyjs_file, setup_notebook
 from mha.viz.shapes import (
     flops_figure,
     mha_sizes,
@@ -54,6 +55,7 @@ __all__ = [
     "attention_row_figure",
     "controls_figure",
     "display_bundle",
+    "figure_json",
     "flops_figure",
     "grid_columns",
     "grid_corner",
@@ -66,6 +68,7 @@ __all__ = [
     "head_view_parts",
     "mha_sizes",
     "parts_figure",
+    "plotlyjs_file",
     "pruning_figure",
     "role_winners_figure",
     "seed_accuracy_figure",

@@ -70,8 +70,8 @@ class CourseRenderer(MimetypeRenderer):
 
     def to_mimebundle(self, fig_dict):
         bundle = PlotlyRenderer(config=PLOTLY_CONFIG).to_mimebundle(fig_dict)
-        figure_json = json.dumps(bundle["application/vnd.plotly.v1+json"], sort_keys=True)
-        div_id = "mha-" + hashlib.sha1(figure_json.encode()).hexdigest()[:12]
+        figure_text = json.dumps(bundle["application/vnd.plotly.v1+json"], sort_keys=True)
+        div_id = "mha-" + hashlib.sha1(figure_text.encode()).hexdigest()[:12]
         height = fig_dict.get("layout", {}).get("height") or 450
         bundle["text/html"] = _self_loading(
             div_id,
@@ -93,6 +93,11 @@ def plotlyjs_version() -> str:
     from plotly.offline import get_plotlyjs_version
 
     return get_plotlyjs_version()
+
+
+def plotlyjs_file() -> Path:
+    """The plotly.js (minified, about 5 MB) that this plotly.py ships: what figures load where a page has none."""
+    return Path(pio.__file__).resolve().parent.parent / "package_data" / "plotly.min.js"
 
 
 def _self_loading(div_id: str, html: str) -> str:
@@ -148,7 +153,7 @@ def serve_plotlyjs(folder: Path | None = None) -> Path | None:
         target = (folder or nbextensions_dir()) / "mha" / f"plotly-{plotlyjs_version()}.min.js"
         if target.exists():
             return target
-        source = Path(pio.__file__).resolve().parent.parent / "package_data" / "plotly.min.js"
+        source = plotlyjs_file()
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}")
         shutil.copyfile(source, partial)
@@ -161,16 +166,27 @@ def serve_plotlyjs(folder: Path | None = None) -> Path | None:
 _TEMPLATE: dict = {}
 
 
+def _templated(layout: dict) -> dict:
+    """``layout`` with plotly's default template added, as go.Figure would add it."""
+    if "template" not in _TEMPLATE:
+        _TEMPLATE["template"] = pio.templates[pio.templates.default or "plotly"].to_plotly_json()
+    return dict(layout, template=layout.get("template", _TEMPLATE["template"]))
+
+
 def display_bundle(data: list, layout: dict) -> dict:
     """The display bundle ({mimetype: content}) of the figure (data, layout) for this front end.
 
     Built from the figure's plain (data, layout), with plotly's default template added as go.Figure would:
     making a go.Figure first would take most of the time of an explorer's update.
     """
-    if "template" not in _TEMPLATE:
-        _TEMPLATE["template"] = pio.templates[pio.templates.default or "plotly"].to_plotly_json()
-    layout = dict(layout, template=layout.get("template", _TEMPLATE["template"]))
-    return pio.renderers[renderer_name()].to_mimebundle({"data": data, "layout": layout})
+    return pio.renderers[renderer_name()].to_mimebundle({"data": data, "layout": _templated(layout)})
+
+
+def figure_json(data: list, layout: dict) -> dict:
+    """The figure (data, layout) as plotly.js takes it, {"data", "layout", "config"}: plain JSON (arrays as
+    plotly's base64 typed arrays), the template added and the course's config, as in ``display_bundle``."""
+    bundle = PlotlyRenderer(config=PLOTLY_CONFIG).to_mimebundle({"data": data, "layout": _templated(layout)})
+    return bundle["application/vnd.plotly.v1+json"]
 
 
 def rounded(values, decimals: int = 3) -> np.ndarray:

@@ -1,5 +1,6 @@
 """What every explorer shares: the settings check, the message instead of a traceback, the figure
-redrawn into an Output widget, the note shown before the kernel runs, and the training settings.
+redrawn in its figure pane (or Output widget, see ``figure_pane``), the note shown before the kernel runs, and the
+training settings.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ipywidgets as widgets
 
 from mha import train, viz
 from mha.validate import check_positive_int, valid_head_counts
+from mha.widgets import figure_pane
 
 __all__ = [
     "TRAINING",
@@ -37,7 +39,7 @@ NOT_STARTED_HTML = (
 # even where the browser needs a few hundred milliseconds to draw the new figure (8 heads in classic Notebook).
 # The new figure is sent at least BUSY_PAINT_S after the dimming, so that the browser has an animation frame to
 # show the dimming in before it spends its time drawing (at 60 frames a second, a frame is 17 ms).
-BUSY_CLASS = "mha-busy"
+BUSY_CLASS = figure_pane.BUSY_CLASS
 BUSY_STYLE = f"<style>.{BUSY_CLASS} {{ opacity: 0.45; }}</style>"
 BUSY_PAINT_S = 0.025
 
@@ -88,7 +90,7 @@ class Explorer:
         self.message = ""
         self.params = dict(self.defaults)
         self._syncing = False
-        self._output = widgets.Output(layout=widgets.Layout(min_height="300px"))
+        self._output = _figure_view()  # where the figure is drawn
         self._message_box = widgets.HTML(BUSY_STYLE)  # the message, and the style of a dimmed figure
         self.controls = self._make_controls()
         for control in self.controls.values():
@@ -148,10 +150,10 @@ class Explorer:
             for name, value in params.items():  # each value alone: a bad one is not stored
                 self.params[name] = self._check(name, value)
             dimmed = time.perf_counter()
-            self._output.add_class(BUSY_CLASS)  # dim the old figure first: the front end shows it at once
+            figure_pane.set_busy(self._output, True)  # dim the old figure first: the front end shows it at once
             with train.one_thread():  # tiny tensor work: one CPU thread is fastest
                 parts = self._draw(dict(self.params))
-            bundle = viz.display_bundle(*parts)
+            shown = viz.figure_json(*parts) if self._in_pane() else viz.display_bundle(*parts)
         except SettingError as err:
             self._show_message(str(err))
         except Exception as err:  # never let a traceback reach the learner's screen
@@ -160,12 +162,18 @@ class Explorer:
             if self._shown:  # a front end shows the explorer: give it a frame to show the dimming in
                 time.sleep(max(0.0, BUSY_PAINT_S - (time.perf_counter() - dimmed)))
             self._parts, self._figure = parts, None
-            self._output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+            if self._in_pane():
+                self._output.figure = shown
+            else:
+                self._output.outputs = ({"output_type": "display_data", "data": shown, "metadata": {}},)
             self._show_message("")
         finally:
-            self._output.remove_class(BUSY_CLASS)
+            figure_pane.set_busy(self._output, False)
         self._sync_controls()
         return self
+
+    def _in_pane(self) -> bool:
+        return isinstance(self._output, figure_pane.FigurePane)
 
     def start(self):
         """Draw the first figure now if it waits for the display (``TrainExplorer``'s first training run)."""
@@ -241,6 +249,14 @@ class Explorer:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({settings})"
+
+
+def _figure_view():
+    """The widget an explorer's figure is drawn in: a ``FigurePane`` where one works, else an ``Output``."""
+    layout = widgets.Layout(min_height="300px")
+    view = figure_pane.FigurePane(layout=layout) if figure_pane.available() else widgets.Output(layout=layout)
+    view.add_class(figure_pane.FIGURE_CLASS)
+    return view
 
 
 def slider(description: str, value: int, low: int, high: int, step: int = 1):
