@@ -5,9 +5,11 @@ plotly figure), ``message`` ("" when the settings are valid, else what is wrong 
 ``widget`` (the ipywidgets box to display; the explorer itself displays as that box). A bad setting never
 raises into the notebook: it shows a message and keeps the last good figure.
 
-Figures are plain ``go.Figure`` objects drawn into an ``ipywidgets.Output`` by the course's renderer, so they
-work in JupyterLab, Notebook 7, classic Notebook, VS Code and Colab. Each explorer also has ``static_figure()``:
-a plotly figure with sliders over precomputed settings, which works on a page with no kernel (the rendered book).
+Where ipywidgets 8 runs (JupyterLab, Notebook 7, VS Code) the figure is drawn into a ``figure_pane.FigurePane``,
+which redraws it in place in the browser (one plotly.js drawing per move); under ipywidgets 7 (classic Notebook,
+Colab) into an ``ipywidgets.Output`` by the course's renderer, as every other figure of the notebooks. Each
+explorer also has ``static_figure()``: a plotly figure with sliders over precomputed settings, which works on a
+page with no kernel (the rendered book).
 
 In a front end: an explorer's output carries, next to the widget, a short HTML note ("Run this cell to start
 the explorer") that front ends show when the widget itself cannot be shown (a notebook opened before its kernel
