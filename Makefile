@@ -81,7 +81,7 @@ $(CLASSIC_STAMP): pyproject.toml Makefile
 	test -x $(CLASSIC)/bin/python || $(PYTHON) -m venv $(CLASSIC)
 	$(CLASSIC)/bin/python -m pip install -q --upgrade pip
 	$(CLASSIC)/bin/python -m pip install -q "notebook==6.5.*" "ipywidgets==7.7.1" "widgetsnbextension==3.6.1" \
-		"plotly==5.24.*" "torch==2.13.*" numpy "ipykernel==6.17.1" "anywidget==0.11.*"
+		"plotly==5.24.*" "torch==2.13.*" numpy "ipykernel==6.17.1"
 	$(CLASSIC)/bin/python -m pip install -q --no-deps -e .
 	touch $(CLASSIC_STAMP)
 

@@ -198,7 +198,7 @@ def test_figure_panes_share_one_copy_of_plotlyjs():
     assert W.figure_pane.plotly_source() is not panes[0].plotly
 
 
-def test_figure_pane_only_where_ipywidgets_8_runs_outside_colab(monkeypatch):
+def test_figure_pane_only_with_anywidget_and_ipywidgets_8_outside_colab(monkeypatch):
     import sys
     import types
 
@@ -209,6 +209,10 @@ def test_figure_pane_only_where_ipywidgets_8_runs_outside_colab(monkeypatch):
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     assert not W.figure_pane.available()  # Colab draws the Output widget's outputs itself
     assert isinstance(W.ShapeExplorer()._output, W.figure_pane.widgets.Output)
+    monkeypatch.delitem(sys.modules, "google.colab")
+    assert W.figure_pane.available()
+    monkeypatch.setattr(W.figure_pane, "anywidget", None)  # mha installed without its "explorers" extra
+    assert not W.figure_pane.available() and isinstance(W.ShapeExplorer()._output, W.figure_pane.widgets.Output)
 
 
 # ---------------------------------------------------------------- 2. heads

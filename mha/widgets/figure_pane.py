@@ -8,17 +8,22 @@ new figure: one drawing per move, and plotly.js redraws only what changed.
 
 plotly.js itself (the copy plotly.py ships, about 5 MB) reaches the browser once per kernel, in a view-less widget
 that every pane refers to (``PlotlySource``); a page that already holds that version of plotly.js uses it.
-Elsewhere (classic Notebook and Colab, whose ipywidgets 7 stack the explorers also serve)
-``available()`` is False and the explorers draw into an ``Output`` widget, as every other cell draws its figures.
+Elsewhere (classic Notebook and Colab, whose ipywidgets 7 stack the explorers also serve, or where anywidget is
+not installed) ``available()`` is False and the explorers draw into an ``Output`` widget, as every other cell draws
+its figures.
 """
 
 from __future__ import annotations
 
-import anywidget
 import ipywidgets as widgets
 import traitlets
 
 from mha import viz
+
+try:
+    import anywidget
+except ImportError:  # an optional dependency (mha's "explorers" extra; requirements.txt and binder/ install it)
+    anywidget = None
 
 __all__ = ["BUSY_CLASS", "FIGURE_CLASS", "FigurePane", "PlotlySource", "available", "plotly_source", "set_busy"]
 
@@ -124,11 +129,13 @@ def plotly_source() -> PlotlySource:
 
 
 def available() -> bool:
-    """Whether explorers draw into a ``FigurePane`` here: with ipywidgets 8, outside Colab."""
-    return int(widgets.__version__.split(".")[0]) >= 8 and viz.render.renderer_name() != "colab"
+    """Whether explorers draw into a ``FigurePane`` here: with anywidget and ipywidgets 8, outside Colab."""
+    if anywidget is None or int(widgets.__version__.split(".")[0]) < 8:
+        return False
+    return viz.render.renderer_name() != "colab"
 
 
-class FigurePane(anywidget.AnyWidget):
+class FigurePane(anywidget.AnyWidget if anywidget else widgets.DOMWidget):  # (never made without anywidget)
     """One plotly figure, {"data", "layout", "config"} as ``viz.figure_json`` makes it, drawn in place."""
 
     _esm = _ESM
