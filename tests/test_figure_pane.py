@@ -25,14 +25,22 @@ _HARNESS = """async ([esm, source]) => {
   const view = (await import(url)).default;
   window.asked = 0;
   const sourceModel = {get: (k) => (k === "source" ? source : null)};
-  const manager = {get_model: async (id) => { window.asked += 1; return sourceModel; }};
+  window.controls = {};  // the explorer's controls, by model id
+  const manager = {get_model: async (id) => {
+    if (id in window.controls) { return window.controls[id]; }
+    window.asked += 1;
+    return sourceModel;
+  }};
   class Model {
     constructor(state) { this.state = state; this.handlers = {}; this.widget_manager = manager; }
     get(k) { return this.state[k]; }
     set(k, v) { this.state[k] = v; (this.handlers["change:" + k] || []).slice().forEach((f) => f()); }
-    on(name, f) { (this.handlers[name] = this.handlers[name] || []).push(f); }
-    off(name, f) { this.handlers[name] = (this.handlers[name] || []).filter((g) => g !== f); }
+    on(names, f) { names.split(" ").forEach((n) => (this.handlers[n] = this.handlers[n] || []).push(f)); }
+    off(names, f) {
+      names.split(" ").forEach((n) => (this.handlers[n] = (this.handlers[n] || []).filter((g) => g !== f)));
+    }
   }
+  window.Model = Model;
   window.mount = (state) => {
     const el = document.createElement("div");
     el.style.width = "700px";
@@ -85,6 +93,8 @@ def _state(title: str) -> dict:
         "plotly_version": version,
         "busy": False,
         "busy_class": figure_pane.BUSY_CLASS,
+        "controls": [],
+        "handled": 0,
     }
 
 
@@ -165,6 +175,43 @@ def test_the_old_figure_is_dimmed_on_screen_before_the_new_one_is_drawn(page):
     assert result["dimmedAtOnce"] and result["dimmedAfterDone"] and result["dimmedWhileDrawing"]
     assert result["framesBeforeDrawing"] >= 1, "the dimming must be shown in a frame before the drawing"
     assert not result["dimmedAfterDrawing"]
+
+
+def test_a_control_moved_in_the_page_dims_the_figure_until_the_kernel_has_handled_it(page):
+    """The dimming starts in the browser, without waiting for the kernel; values the kernel sets are not moves."""
+    state = dict(_state("steady"), controls=["IPY_MODEL_slider", "IPY_MODEL_buttons"])
+    seen = page.evaluate(
+        """async ([state, cls]) => {
+          window.controls = {slider: new window.Model({value: 4}), buttons: new window.Model({index: 0})};
+          const v = window.mount(state);
+          while (!window.drawn(v.el)) { await new Promise((r) => setTimeout(r, 20)); }
+          const dim = () => v.el.classList.contains(cls);
+          const seen = {before: dim()};
+          window.controls.slider.set("value", 3);  // the learner moves the slider
+          seen.moved = dim();
+          v.model.set("handled", 1);  // the kernel has handled it (here: a message, no new figure)
+          seen.handled = dim();
+          window.controls.buttons.set("index", 1);  // the learner clicks a button
+          seen.clicked = dim();
+          v.model.set("handled", 2);
+          window.controls.slider._state_lock = {value: 5};  // the kernel sets a control itself
+          window.controls.slider.set("value", 5);
+          window.controls.slider._state_lock = null;
+          seen.kernelsOwn = dim();
+          v.cleanup();
+          seen.listening = (window.controls.slider.handlers["change:value"] || []).length;
+          return seen;
+        }""",
+        [state, figure_pane.BUSY_CLASS],
+    )
+    assert seen == {
+        "before": False,
+        "moved": True,
+        "handled": False,
+        "clicked": True,
+        "kernelsOwn": False,
+        "listening": 0,
+    }
 
 
 def test_a_figure_that_cannot_be_drawn_says_so_in_the_pane(page):

@@ -136,6 +136,24 @@ def test_explorer_dims_the_old_figure_until_the_new_one_is_sent(explorer, figure
     assert W.figure_pane.BUSY_CLASS not in e._output._dom_classes and not getattr(e._output, "busy", False)
 
 
+def test_the_pane_knows_the_controls_and_hears_the_end_of_every_move():
+    """The pane's view dims when a control changes in the browser and undims when ``handled`` changes: once per
+    set(), valid or not, and after the kernel's own changes to the controls (which must not count as moves)."""
+    e = W.HeadExplorer()
+    pane = e._output
+    assert pane.controls == list(e.controls.values())
+    events = []
+    pane.observe(lambda c: events.append("handled"), names="handled")
+    for control in e.controls.values():
+        control.observe(lambda c: events.append("control"), names="value")
+    e.set(num_heads=2)  # the kernel shows 2 on the slider, then ends the move
+    e.set(num_heads="two")  # not drawn: a message
+    assert events == ["control", "handled", "handled"]
+    before = pane.handled
+    e.controls["num_heads"].value = 8  # as the browser does: the kernel draws it, and ends the move once
+    assert pane.handled == before + 1 and e.params["num_heads"] == 8
+
+
 def test_a_shown_explorer_sends_its_figure_a_frame_after_the_dimming(figure_view):
     """Sent together, the dimming and a figure that takes the browser long to draw would be handled in one go, and
     the dimming would never be seen; a shown explorer leaves BUSY_PAINT_S between them (an unshown one does not)."""

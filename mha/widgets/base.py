@@ -93,6 +93,8 @@ class Explorer:
         self._output = _figure_view()  # where the figure is drawn
         self._message_box = widgets.HTML(BUSY_STYLE)  # the message, and the style of a dimmed figure
         self.controls = self._make_controls()
+        if self._in_pane():  # the pane dims as soon as one of them changes in the browser
+            self._output.controls = list(self.controls.values())
         for control in self.controls.values():
             control.observe(self._on_control, names="value")
         self.widget = widgets.VBox([self._control_box(), self._message_box, self._output])
@@ -168,8 +170,8 @@ class Explorer:
                 self._output.outputs = ({"output_type": "display_data", "data": shown, "metadata": {}},)
             self._show_message("")
         finally:
+            self._sync_controls()  # before the move ends: the front end must not take these changes for a move
             figure_pane.set_busy(self._output, False)
-        self._sync_controls()
         return self
 
     def _in_pane(self) -> bool:

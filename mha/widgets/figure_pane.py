@@ -52,19 +52,33 @@ function render({ model, el }) {
   const div = document.createElement("div");
   el.appendChild(div);
   const dimmed = model.get("busy_class");
-  let drawing = false, again = false, width = 0, painted = Promise.resolve();
+  let drawing = false, again = false, width = 0, painted = Promise.resolve(), moving = false, waited = null;
   const nextFrame = () => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
-  // While the kernel computes a new figure (busy) and while it is drawn, the old one is dimmed. The drawing waits
-  // until a frame has shown the dimming: it can take the browser's time for a few hundred milliseconds.
+  // The old figure is dimmed from the moment a control of the explorer changes in this page (the kernel's reply
+  // can come late: a slider's mouse release costs JupyterLab a whole-page style recalculation first), while the
+  // kernel computes (busy) and while the new figure is drawn. The drawing waits until a frame has shown the
+  // dimming: it can take the browser's time for a few hundred milliseconds.
   // (The view follows "busy", not _dom_classes: anywidget's views do not follow changes of _dom_classes.)
   const dim = () => {
-    const on = drawing || !!model.get("busy");
+    const on = drawing || moving || !!model.get("busy");
     if (on && !el.classList.contains(dimmed)) {
       el.classList.add(dimmed);
       painted = nextFrame();
     } else if (!on) {
       el.classList.remove(dimmed);
     }
+  };
+  const settled = () => {  // the kernel has handled the move (drawn, or shown a message)
+    moving = false;
+    clearTimeout(waited);
+    dim();
+  };
+  const moved = (control) => {
+    if (control._state_lock) { return; }  // a value the kernel set (ipywidgets' set_state), not a move
+    moving = true;
+    clearTimeout(waited);
+    waited = setTimeout(settled, 5000);  // a move that never reaches the kernel does not dim for ever
+    dim();
   };
   async function draw() {
     if (drawing) { again = true; return; }
@@ -96,14 +110,27 @@ function render({ model, el }) {
     }
   });
   resized.observe(el);
+  const controls = [];
+  const refs = model.get("controls") || [];
+  Promise.all(refs.map((ref) => model.widget_manager.get_model(ref.slice("IPY_MODEL_".length))))
+    .then((found) => found.forEach((control) => {
+      const listener = () => moved(control);
+      control.on("change:value change:index", listener);
+      controls.push([control, listener]);
+    }))
+    .catch((err) => console.error("mha figure pane: the explorer's controls were not found:", err));
   model.on("change:figure", draw);
   model.on("change:busy", dim);
+  model.on("change:handled", settled);
   dim();
   draw();
   return () => {
     resized.disconnect();
+    clearTimeout(waited);
+    controls.forEach(([control, listener]) => control.off("change:value change:index", listener));
     model.off("change:figure", draw);
     model.off("change:busy", dim);
+    model.off("change:handled", settled);
     if (window.Plotly && div.data) { window.Plotly.purge(div); }
   };
 }
@@ -144,6 +171,8 @@ class FigurePane(anywidget.AnyWidget if anywidget else widgets.DOMWidget):  # (n
     plotly_version = traitlets.Unicode().tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)  # the view has BUSY_CLASS while True
     busy_class = traitlets.Unicode(BUSY_CLASS).tag(sync=True)
+    controls = traitlets.List(traitlets.Instance(widgets.Widget)).tag(sync=True, **widgets.widget_serialization)
+    handled = traitlets.Int(0).tag(sync=True)  # one more for every move the kernel has handled (see set_busy)
 
     @traitlets.default("plotly")
     def _plotly_default(self):
@@ -155,9 +184,17 @@ class FigurePane(anywidget.AnyWidget if anywidget else widgets.DOMWidget):  # (n
 
 
 def set_busy(view, busy: bool) -> None:
-    """Give an explorer's figure (a ``FigurePane`` or an ``Output``) the class ``BUSY_CLASS``, or take it away."""
+    """Give an explorer's figure (a ``FigurePane`` or an ``Output``) the class ``BUSY_CLASS``, or take it away.
+
+    For a pane, taking it away also ends the move: its view dims as soon as one of the pane's ``controls`` changes
+    in the page, until the kernel has handled that change (drawn it, or shown why it cannot), which ``handled``
+    says. Call it with False once per ``set()``, after the kernel's own changes to the controls.
+    """
     if isinstance(view, FigurePane):
-        view.busy = busy
+        with view.hold_sync():
+            view.busy = busy
+            if not busy:
+                view.handled += 1
     elif busy:
         view.add_class(BUSY_CLASS)
     else:
