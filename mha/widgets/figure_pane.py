@@ -4,7 +4,9 @@ Where ipywidgets 8 runs (JupyterLab, Notebook 7, VS Code), an ``Output`` widget 
 front end's plotly renderer as a new output, and JupyterLab's renderer (jupyterlab-plotly) draws every new output
 three times: once to show it, once more into a PNG it stores in the notebook, and once again when its panel
 updates. The pane is an anywidget whose view keeps one plotly.js plot and calls ``Plotly.react`` on it with each
-new figure: one drawing per move, on the plot that is already there.
+new figure: one drawing per move, on the plot that is already there. The view also dims the old figure as soon as
+one of the explorer's controls changes in the page, before the kernel has even heard of the move, until the kernel
+says it has handled it (``set_busy``).
 
 plotly.js itself (the copy plotly.py ships, about 5 MB) reaches the browser once per kernel, in a view-less widget
 that every pane refers to (``PlotlySource``); a page that already holds that version of plotly.js uses it.
