@@ -198,6 +198,14 @@ def test_a_control_moved_in_the_page_dims_the_figure_until_the_kernel_has_handle
           window.controls.slider.set("value", 5);
           window.controls.slider._state_lock = null;
           seen.kernelsOwn = dim();
+          window.controls.switch = new window.Model({value: true});  // the kernel makes new controls
+          v.model.set("controls", ["IPY_MODEL_switch"]);
+          await new Promise((r) => setTimeout(r, 50));
+          window.controls.slider.set("value", 6);  // no longer one of the explorer's controls
+          seen.oldControl = dim();
+          window.controls.switch.set("value", false);
+          seen.newControl = dim();
+          v.model.set("handled", 3);
           v.cleanup();
           seen.listening = (window.controls.slider.handlers["change:value"] || []).length;
           return seen;
@@ -210,6 +218,8 @@ def test_a_control_moved_in_the_page_dims_the_figure_until_the_kernel_has_handle
         "handled": False,
         "clicked": True,
         "kernelsOwn": False,
+        "oldControl": False,
+        "newControl": True,
         "listening": 0,
     }
 

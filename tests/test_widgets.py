@@ -154,6 +154,15 @@ def test_the_pane_knows_the_controls_and_hears_the_end_of_every_move():
     assert pane.handled == before + 1 and e.params["num_heads"] == 8
 
 
+def test_the_training_explorers_pane_watches_its_head_switches_too(quick_training):
+    e = W.TrainExplorer(num_heads=2)
+    e.start()
+    switches = list(e._switch_box.children)
+    assert len(switches) == 2 and e._output.controls == list(e.controls.values()) + switches
+    e.set(num_heads=4)
+    assert e._output.controls[-4:] == list(e._switch_box.children) and switches[0] not in e._output.controls
+
+
 def test_a_shown_explorer_sends_its_figure_a_frame_after_the_dimming(figure_view):
     """Sent together, the dimming and a figure that takes the browser long to draw would be handled in one go, and
     the dimming would never be seen; a shown explorer leaves BUSY_PAINT_S between them (an unshown one does not)."""

@@ -93,8 +93,7 @@ class Explorer:
         self._output = _figure_view()  # where the figure is drawn
         self._message_box = widgets.HTML(BUSY_STYLE)  # the message, and the style of a dimmed figure
         self.controls = self._make_controls()
-        if self._in_pane():  # the pane dims as soon as one of them changes in the browser
-            self._output.controls = list(self.controls.values())
+        self._watch_controls()
         for control in self.controls.values():
             control.observe(self._on_control, names="value")
         self.widget = widgets.VBox([self._control_box(), self._message_box, self._output])
@@ -176,6 +175,15 @@ class Explorer:
 
     def _in_pane(self) -> bool:
         return isinstance(self._output, figure_pane.FigurePane)
+
+    def _move_controls(self) -> list:
+        """The widgets whose changes in the browser are the learner's moves."""
+        return list(self.controls.values())
+
+    def _watch_controls(self) -> None:
+        """Tell the figure pane which widgets to watch: it dims as soon as one of them changes in the browser."""
+        if self._in_pane():
+            self._output.controls = self._move_controls()
 
     def start(self):
         """Draw the first figure now if it waits for the display (``TrainExplorer``'s first training run)."""

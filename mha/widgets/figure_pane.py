@@ -112,24 +112,38 @@ function render({ model, el }) {
     }
   });
   resized.observe(el);
-  const controls = [];
-  const refs = model.get("controls") || [];
-  Promise.all(refs.map((ref) => model.widget_manager.get_model(ref.slice("IPY_MODEL_".length))))
-    .then((found) => found.forEach((control) => {
-      const listener = () => moved(control);
-      control.on("change:value change:index", listener);
-      controls.push([control, listener]);
-    }))
-    .catch((err) => console.error("mha figure pane: the explorer's controls were not found:", err));
+  // The explorer's controls, whose changes in the page are moves (the kernel sends a new list when they change).
+  let controls = [];
+  const unlisten = () => {
+    controls.forEach(([control, listener]) => control.off("change:value change:index", listener));
+    controls = [];
+  };
+  const listen = () => {
+    unlisten();
+    const refs = model.get("controls") || [];
+    Promise.all(refs.map((ref) => model.widget_manager.get_model(ref.slice("IPY_MODEL_".length))))
+      .then((found) => {
+        if (refs !== model.get("controls")) { return; }  // a newer list came meanwhile
+        found.forEach((control) => {
+          const listener = () => moved(control);
+          control.on("change:value change:index", listener);
+          controls.push([control, listener]);
+        });
+      })
+      .catch((err) => console.error("mha figure pane: the explorer's controls were not found:", err));
+  };
+  listen();
   model.on("change:figure", draw);
   model.on("change:busy", dim);
   model.on("change:handled", settled);
+  model.on("change:controls", listen);
   dim();
   draw();
   return () => {
     resized.disconnect();
     clearTimeout(waited);
-    controls.forEach(([control, listener]) => control.off("change:value change:index", listener));
+    unlisten();
+    model.off("change:controls", listen);
     model.off("change:figure", draw);
     model.off("change:busy", dim);
     model.off("change:handled", settled);

@@ -135,12 +135,16 @@ class TrainExplorer(Explorer):
             for switch in switches:
                 switch.observe(self._on_switch, names="value")
             self._switch_box.children = switches
+            self._watch_controls()
         self._syncing = True
         try:
             for switch, on in zip(switches, mask):
                 switch.value = bool(on)
         finally:
             self._syncing = False
+
+    def _move_controls(self):
+        return super()._move_controls() + list(self._switch_box.children)
 
     def _on_switch(self, change):
         if self._syncing:
