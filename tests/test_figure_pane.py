@@ -2,21 +2,16 @@
 widget model: what it draws, how it loads plotly.js, how it dims, and what it does with figures that arrive while
 it draws. tests/test_frontends.py runs it for real, in JupyterLab and Notebook 7 with a kernel.
 
-Chromium is /usr/bin/chromium; without it (or Playwright) these tests are skipped with the reason, and
-``MHA_REQUIRE_BROWSER=1`` (``.ci/run``) makes that a failure.
+Chromium comes from the ``browser`` fixture of tests/conftest.py (skipped with the reason where it is missing,
+a failure with ``MHA_REQUIRE_BROWSER=1``).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import pytest
 
 from mha import viz
 from mha.widgets import figure_pane
-
-CHROMIUM = Path(os.environ.get("MHA_CHROMIUM", "/usr/bin/chromium"))
 
 # A stand-in for anywidget's model and the widget manager: get/set/on/off, and get_model for the PlotlySource,
 # counting how often plotly.js is asked for. mount(state) renders a new view into a new element of the page.
@@ -60,29 +55,15 @@ def _figure(title: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def page():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("Playwright is not installed (make setup installs it)")
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.set_content("<html><body></body></html>")
-        page.evaluate(_HARNESS, [figure_pane._ESM, viz.plotlyjs_file().read_text(encoding="utf-8")])
-        yield page
-        assert not errors, errors
-        browser.close()
-
-
-def _skip_or_fail(reason: str):
-    if os.environ.get("MHA_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+def page(browser):  # browser: tests/conftest.py
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_content("<html><body></body></html>")
+    page.evaluate(_HARNESS, [figure_pane._ESM, viz.plotlyjs_file().read_text(encoding="utf-8")])
+    yield page
+    page.close()
+    assert not errors, errors
 
 
 def _state(title: str) -> dict:

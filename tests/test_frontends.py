@@ -634,20 +634,6 @@ def check_front_end(kind: str, workdir: Path, browser) -> dict:
     return results
 
 
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("playwright is not installed")
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
 # What an explorer sends on Colab: plotly's "colab" renderer, HTML that loads plotly.js from its CDN, drawn in an
 # output frame of its own (Colab runs each output in an iframe). Run in a kernel that believes it is on Colab.
 _COLAB_BUNDLES = """
