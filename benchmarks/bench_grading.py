@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_grading.py [--students 60] [--jobs 2] [--fork-server]
 
-The class mixes the course's notebooks 04 and 08: a third hand in the solutions, a third the student version
+The class mixes the course's notebooks 04 and 09: a third hand in the solutions, a third the student version
 untouched, a third a known mistake (split_heads without the transpose and softmax_dim = -2; layer_norm with the
 n - 1 variance and a block count without the LayerNorms). Prints the total, the seconds per notebook, where a
 notebook's time goes (kernel start with the course's imports, the learner's cells, the grading rounds), and checks
@@ -29,13 +29,13 @@ MISTAKES = {
         "    return x.reshape(B, num_heads, T, d // num_heads)\n",
         "softmax_dim": "softmax_dim = -2\n",
     },
-    "08": {
+    "09": {
         "layer_norm": "import torch\n\ndef layer_norm(x, eps=1e-5):\n    m = x.mean(-1, keepdim=True)\n"
         "    return (x - m) / torch.sqrt(x.var(-1, keepdim=True) + eps)\n",
         "block_param_count": "def block_param_count(d_model):\n    return 12 * d_model**2 + 9 * d_model\n",
     },
 }
-FILES = {"04": "04_heads_in_parallel.ipynb", "08": "08_whats_next.ipynb"}
+FILES = {"04": "04_heads_in_parallel.ipynb", "09": "09_whats_next.ipynb"}
 
 
 def mistaken(nb, number: str):
@@ -52,7 +52,7 @@ def make_class(folder: Path, students: int) -> dict[str, tuple[str, str]]:
     """Write the class's notebooks; {file name: (notebook, kind)}."""
     made = {}
     for i in range(students):
-        number = "04" if i % 2 else "08"
+        number = "04" if i % 2 else "09"
         kind = ("solution", "student", "mistaken")[(i // 2) % 3]
         nb = nbformat.read(student.NOTEBOOKS / FILES[number], as_version=4)
         if kind == "student":
@@ -81,10 +81,10 @@ def main() -> None:
         total = time.monotonic() - started
         report = json.loads((out / "grades.json").read_text())
     subs = report["submissions"]
-    full = {"04": 5, "08": 2}  # 04.1-04.4: 1 + 2 + 1 + 1; 08.1, 08.2: 1 + 1
+    full = {"04": 5, "09": 2}  # 04.1-04.4: 1 + 2 + 1 + 1; 09.1, 09.2: 1 + 1
     expected_points = {
         ("04", "mistaken"): 5 - 2 - 1,
-        ("08", "mistaken"): 0,
+        ("09", "mistaken"): 0,
         **{(n, "solution"): p for n, p in full.items()},
     }
     wrong = []
@@ -99,7 +99,7 @@ def main() -> None:
         values = [s["timing"][part] for s in subs if part in s.get("timing", {})]
         if values:
             print(f"  {part:8s} mean {statistics.mean(values):5.1f} s, median {statistics.median(values):5.1f} s")
-    for number in ("04", "08"):
+    for number in ("04", "09"):
         mine = [s["seconds"] for s in subs if made[Path(s["file"]).name][0] == number]
         print(f"  notebook {number}: {len(mine)} files, {statistics.mean(mine):.1f} s each (wall, one kernel)")
     print("points as expected for every file" if not wrong else f"unexpected points: {wrong}")

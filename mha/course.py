@@ -223,7 +223,7 @@ def _write_reports(subs: list[Submission], out_dir: Path) -> tuple[Path, Path]:
 
 
 def known_notebooks() -> set[str]:
-    """The course notebooks that have exercises ("01", ..., "08")."""
+    """The course notebooks that have exercises ("01", ..., "09")."""
     return {e.notebook for e in EXERCISES.values()}
 
 

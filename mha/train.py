@@ -1,24 +1,26 @@
 """A tiny, seeded training loop: one (or two) multi-head attention layers learn a generated task in seconds.
 
-The experiments built on it (notebooks 2 and 6: head counts over seeds, baselines, identical heads, two layers,
+The experiments built on it (notebooks 2, 6 and 7: head counts over seeds, baselines, identical heads, two layers,
 pruning) are in ``mha.experiments``.
 
 The model is the smallest thing that needs attention: token + position embeddings, one
 ``mha.MultiHeadAttention`` (no mask: every word sees the whole sentence), and a linear readout.
 
-Training runs on the CPU by default. These models are so small that the CPU is faster than a GPU, and
-CPU arithmetic gives the same numbers on every machine, so a notebook's stored losses and accuracies
-match everywhere. Pass ``device="cuda"`` (or ``mha.get_device()``) to train elsewhere.
+Training gives the same weights on every machine: float64, seeded starting weights drawn the same way on every
+processor, and weights rounded to a fixed grid after every step (see GRID below). ``train_many`` trains many
+seeds at once, with the same result per seed as ``train``. Training runs on the CPU by default (these models are
+so small that the CPU is faster than a GPU); pass ``device="cuda"`` (or ``mha.get_device()``) to train elsewhere.
 """
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, vmap
 
 from mha.attention import MultiHeadAttention
 from mha.data import IGNORE, Task
@@ -29,12 +31,17 @@ __all__ = [
     "TwoLayerAttentionModel",
     "TrainResult",
     "one_thread",
+    "GRID",
+    "snap_to_grid_",
+    "init_weights_",
     "train",
+    "train_many",
     "evaluate",
     "attention_weights",
     "head_role_scores",
     "copy_head_to_all",
     "model_of",
+    "attention_of",
     "check_task",
     "check_ids",
 ]
@@ -141,6 +148,7 @@ class TrainResult:
     steps: int
     lr: float
     config: dict = field(default_factory=dict)
+    test_curve: list = field(default_factory=list)  # [(step, accuracy on the test task)], when one was given
 
     @property
     def final_loss(self) -> float:
@@ -169,7 +177,66 @@ def _accuracy(logits, targets) -> float:
     task): the same number as taking the argmax everywhere, cheaper at every training step.
     """
     asked = targets != IGNORE  # (n, T)
-    return (logits[asked].argmax(-1) == targets[asked]).float().mean().item()
+    return (logits[asked].argmax(-1) == targets[asked]).double().mean().item()
+
+
+# ---------------------------------------------------------------- the same numbers on every machine
+#
+# Processors add in different orders (AVX-512, AVX2 or plain kernels, another BLAS, more threads), so two machines
+# compute the same gradient to within about 1e-16 in float64, but rarely to the last bit. Training amplifies such
+# differences (a model unsure between two solutions can go either way), so trained numbers would differ between
+# machines. Two measures remove that without changing what is learned: the weights start from uniform random
+# numbers, which every processor draws identically, and after every step each weight is rounded to a fixed grid
+# of GRID = 2**-20 (about 1e-6, far below the learning rate's steps of about 1e-2). A difference of 1e-16 almost
+# never crosses a grid line, so every machine rounds to the same weights and the next step starts from identical
+# numbers again.
+
+GRID = 2.0**-20
+
+
+@torch.no_grad()
+def snap_to_grid_(tensor: torch.Tensor) -> torch.Tensor:
+    """Round ``tensor`` in place to the nearest multiple of GRID (exact in float64: GRID is a power of two)."""
+    return tensor.copy_(torch.round(tensor / GRID) * GRID)
+
+
+@torch.no_grad()
+def init_weights_(model: nn.Module, seed: int) -> nn.Module:
+    """Give every parameter of ``model`` its seeded starting value, identical on every machine; returns model.
+
+    The distributions are PyTorch's defaults: embeddings N(0, 1) (from two uniform draws, Box-Muller) and
+    linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)). They come from uniform numbers of a seeded
+    CPU generator in float64 (PyTorch's own normal sampler is vectorised differently on different processors)
+    and are rounded to GRID.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        owner = model.get_submodule(name.rpartition(".")[0])
+        u = torch.rand(p.shape, generator=generator, dtype=torch.float64)
+        if isinstance(owner, nn.Embedding):
+            u2 = torch.rand(p.shape, generator=generator, dtype=torch.float64)
+            value = torch.sqrt(-2.0 * torch.log1p(-u)) * torch.cos(2.0 * math.pi * u2)  # N(0, 1)
+        elif isinstance(owner, nn.Linear):
+            value = (2.0 * u - 1.0) / math.sqrt(owner.in_features)  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        else:
+            raise TypeError(f"init_weights_ knows embeddings and linear layers, not {type(owner).__name__} ({name})")
+        p.copy_(snap_to_grid_(value))
+    return model
+
+
+def _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers) -> None:
+    check_task(task)
+    if num_layers not in (1, 2):
+        raise ValueError(f"num_layers must be 1 (TinyAttentionModel) or 2 (TwoLayerAttentionModel), got {num_layers!r}")
+    if identical_heads and num_layers != 1:
+        raise ValueError("identical_heads=True needs num_layers=1 (it copies the heads of the one attention layer)")
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("d_model", d_model)
+    check_positive_int("steps", steps)
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, loss), got {type(callback).__name__}")
 
 
 def train(
@@ -184,71 +251,155 @@ def train(
     init=None,
     identical_heads: bool = False,
     num_layers: int = 1,
-    dtype: torch.dtype = torch.float32,
+    test: Task | None = None,
+    test_every: int = 10,
 ) -> TrainResult:
     """Train a fresh TinyAttentionModel on all of ``task`` (full batch, Adam), seeded and reproducible.
 
-    The same (task, num_heads, d_model, steps, seed, lr) gives the same losses and accuracies every time
-    on the CPU, which is the default device: tiny models train faster there than on a GPU, and the numbers
-    are identical on every machine. ``device`` may name another device ("cuda", "mps", mha.get_device()).
+    The same arguments give the same weights, losses and accuracies on every machine (float64, and weights
+    rounded to GRID after every step: see ``snap_to_grid_``), and the same as ``train_many`` for this seed.
+    ``device`` may name another device ("cuda", mha.get_device()); the CPU is the default and the fastest for
+    models this small.
 
     callback(step, loss) is called after every step (e.g. to move a progress bar).
     init(model) is called once on the freshly initialised model before training (e.g. ``copy_head_to_all``).
     identical_heads=True starts every head as a copy of head 0 and, after every step, averages the heads
-    again. In exact arithmetic identical heads get identical gradients and stay identical anyway; the
-    averaging only removes the rounding differences (about 1e-8) that a computer adds, which would
-    otherwise grow and act as a tiny random start of their own.
+    again: they stay copies by force (the control of notebook 6's symmetry experiment).
     num_layers=2 trains a TwoLayerAttentionModel instead (two attention layers with residual connections).
-    dtype=torch.float64 trains in double precision (rounding errors about 1e-16 instead of 1e-8).
+    test: a Task of new examples; its accuracy is measured every ``test_every`` steps (``result.test_curve``).
     Returns a TrainResult whose model is back on the CPU, in eval mode.
     """
-    check_task(task)
-    if num_layers not in (1, 2):
-        raise ValueError(f"num_layers must be 1 (TinyAttentionModel) or 2 (TwoLayerAttentionModel), got {num_layers!r}")
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-    if identical_heads and num_layers != 1:
-        raise ValueError("identical_heads=True needs num_layers=1 (it copies the heads of the one attention layer)")
-    check_positive_int("num_heads", num_heads)
-    check_positive_int("d_model", d_model)
-    check_positive_int("steps", steps)
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(step, loss), got {type(callback).__name__}")
-    torch.manual_seed(seed)  # the model's initial weights
+    _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers)
+    each_step = None if callback is None else (lambda step, losses: callback(step, losses[0]))
+    (result,) = train_many(
+        task,
+        num_heads,
+        [seed],
+        d_model,
+        steps,
+        lr,
+        device,
+        each_step,
+        init,
+        identical_heads,
+        num_layers,
+        test,
+        test_every,
+    )
+    return result
+
+
+def train_many(
+    task: Task,
+    num_heads: int,
+    seeds=range(10),
+    d_model: int = 16,
+    steps: int = 150,
+    lr: float = 0.02,
+    device="cpu",
+    callback=None,
+    init=None,
+    identical_heads: bool = False,
+    num_layers: int = 1,
+    test: Task | None = None,
+    test_every: int = 10,
+    watch=None,
+) -> list[TrainResult]:
+    """``train`` for many seeds at once: [train(task, num_heads, seed=s, ...) for s in seeds], computed together.
+
+    The models are stacked along a new first dimension and trained as one batch (torch.func.vmap): each model
+    keeps its own weights, loss and Adam state (Adam works weight by weight), so every result equals the one
+    ``train`` gives for its seed (tests/test_train.py checks it), in less time. callback(step, losses) gets
+    one loss per seed. watch(step, models) is called after every step with the S models holding their weights
+    of that moment (for experiments that follow the weights as they train).
+    """
+    _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers)
+    seeds = list(seeds) if not isinstance(seeds, (str, bytes)) and hasattr(seeds, "__iter__") else seeds
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of ints >= 0, e.g. [0, 1, 2], got {seeds!r}")
+    if test is not None:
+        check_task(test)
+    check_positive_int("test_every", test_every)
     model_class = TinyAttentionModel if num_layers == 1 else TwoLayerAttentionModel
-    model = model_class(task.vocab_size, d_model, num_heads, task.seq_len, num_classes=task.num_classes)
-    model.to(dtype)
-    if init is not None:
-        init(model)
-    if identical_heads:
-        copy_head_to_all(model)
-    model.to(device)
-    ids, targets = task.ids.to(device), task.targets.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses, accuracies = [], []
+    models = []
+    for seed in seeds:
+        model = model_class(task.vocab_size, d_model, num_heads, task.seq_len, num_classes=task.num_classes)
+        init_weights_(model.to(torch.float64), seed)
+        if init is not None:
+            init(model)
+        if identical_heads:
+            copy_head_to_all(model)
+        for p in model.parameters():
+            snap_to_grid_(p)
+        models.append(model.to(device))
+    names = [name for name, _ in models[0].named_parameters()]
+    stacked = {  # name -> (S, *shape): the S models' weights, trained together
+        name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_()
+        for name in names
+    }
+    optimizer = torch.optim.Adam(stacked.values(), lr=lr)
+    history = {"loss": [], "accuracy": [], "test": []}
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one CPU thread is fastest, and sums in a fixed order
+    torch.set_num_threads(1 if len(seeds) == 1 else threads)  # one tiny model: one thread is fastest
     try:
-        model.train()
         for step in range(steps):
-            logits, _ = model(ids)  # (n, T, num_classes)
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+            logits, answers = _stacked_logits(models[0], stacked, task, device)  # (S, m, classes), (m,)
+            log_p = torch.log_softmax(logits, dim=-1)
+            losses = -log_p.gather(-1, answers.expand(len(seeds), -1)[..., None]).squeeze(-1).mean(-1)  # (S,)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            losses.sum().backward()  # each model's gradient is that of its own loss
             optimizer.step()
-            if identical_heads:
-                _average_heads(model.attn)
-            losses.append(loss.item())
-            accuracies.append(_accuracy(logits.detach(), targets))
+            with torch.no_grad():
+                if identical_heads:
+                    _average_heads(stacked, num_heads, d_model)
+                for p in stacked.values():
+                    snap_to_grid_(p)
+                history["loss"].append(losses.tolist())
+                history["accuracy"].append((logits.argmax(-1) == answers).double().mean(-1).tolist())
+                if test is not None and (step + 1) % test_every == 0:
+                    test_logits, test_answers = _stacked_logits(models[0], stacked, test, device)
+                    history["test"].append((step + 1, (test_logits.argmax(-1) == test_answers).double().mean(-1)))
             if callback is not None:
-                callback(step, losses[-1])
+                callback(step, history["loss"][-1])
+            if watch is not None:
+                _copy_weights(stacked, models)
+                watch(step, models)
     finally:
         torch.set_num_threads(threads)
-    model.cpu().eval()
-    config = dict(task=task.name, n=task.num_examples, num_layers=num_layers, dtype=str(dtype))
-    return TrainResult(model, losses, accuracies, seed, num_heads, d_model, steps, lr, config)
+    _copy_weights(stacked, models)
+    results = []
+    for i, (seed, model) in enumerate(zip(seeds, models)):
+        model.cpu().eval()
+        config = dict(task=task.name, n=task.num_examples, num_layers=num_layers, identical_heads=identical_heads)
+        result = TrainResult(
+            model, [row[i] for row in history["loss"]], [row[i] for row in history["accuracy"]], seed, num_heads,
+            d_model, steps, lr, config,
+        )  # fmt: skip
+        result.test_curve = [(at, accuracy[i].item()) for at, accuracy in history["test"]]
+        results.append(result)
+    return results
+
+
+@torch.no_grad()
+def _copy_weights(stacked: dict, models: list) -> None:
+    """Give model i the weights stacked[name][i] of every parameter."""
+    for i, model in enumerate(models):
+        for name, p in model.named_parameters():
+            p.copy_(stacked[name][i])
+
+
+def _stacked_logits(model, stacked: dict, task: Task, device):
+    """Logits of S stacked models at the asked positions of ``task``: (S, m, num_classes), and the answers (m,).
+
+    ``model`` supplies the architecture (torch.func.functional_call runs it with each model's weights).
+    """
+    asked = (task.targets != IGNORE).to(device)  # (n, T)
+
+    def one_model(weights, ids):  # (m, num_classes)
+        return functional_call(model, weights, (ids,))[0][asked]
+
+    logits = vmap(one_model, in_dims=(0, None))(stacked, task.ids.to(device))  # (S, m, num_classes)
+    return logits, task.targets.to(device)[asked]
 
 
 @contextmanager
@@ -261,6 +412,15 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def attention_of(model) -> MultiHeadAttention:
+    """The MultiHeadAttention of a one-layer model or its TrainResult (or the module itself)."""
+    model = model_of(model)
+    attn = model.attn if hasattr(model, "attn") else model
+    if not isinstance(attn, MultiHeadAttention):
+        raise TypeError(f"expected a TinyAttentionModel or a MultiHeadAttention, got {type(model).__name__}")
+    return attn
 
 
 def model_of(model):
@@ -329,16 +489,21 @@ def _layer_weights(weights, layer):
 
 
 @torch.no_grad()
-def _average_heads(attn) -> None:
-    """Replace every head's W_Q, W_K, W_V, biases and W_O columns by the mean over heads."""
-    h, d_k, d_model = attn.num_heads, attn.d_k, attn.d_model
-    w = attn.qkv.weight.view(3, h, d_k, d_model)
-    w.copy_(w.mean(dim=1, keepdim=True).expand_as(w))
-    if attn.qkv.bias is not None:
-        b = attn.qkv.bias.view(3, h, d_k)
-        b.copy_(b.mean(dim=1, keepdim=True).expand_as(b))
-    w_o = attn.out_proj.weight.view(d_model, h, d_k)
-    w_o.copy_(w_o.mean(dim=1, keepdim=True).expand_as(w_o))
+def _average_heads(stacked: dict, num_heads: int, d_model: int) -> None:
+    """Replace every head's W_Q, W_K, W_V, biases and W_O columns by their mean over heads, in S stacked models.
+
+    stacked: {parameter name: (S, *shape)} of one-layer models (``train_many``'s weights).
+    """
+    h, d_k = num_heads, d_model // num_heads
+    parts = {
+        "attn.qkv.weight": (3, h, d_k, d_model),  # [Q, K, V] x heads
+        "attn.qkv.bias": (3, h, d_k),
+        "attn.out_proj.weight": (d_model, h, d_k),  # columns of W_O, head by head
+    }
+    for name, shape in parts.items():
+        if name in stacked:
+            w = stacked[name].view(-1, *shape)  # (S, ...): the head axis is 2 in each
+            w.copy_(w.mean(dim=2, keepdim=True).expand_as(w))
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""The module the learner builds in notebook 7: a panel of heads, the batched module, masks, padding,
+"""The module the learner builds in notebook 8: a panel of heads, the batched module, masks, padding,
 cross-attention, dropout, and the round trip to torch.nn.MultiheadAttention."""
 
 import pytest

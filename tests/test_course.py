@@ -29,7 +29,7 @@ def _course_solutions() -> dict[str, str]:
 
 SOLUTIONS = _course_solutions()
 
-NB = "08"  # the notebook the grading tests imitate (small exercises, fast checks)
+NB = "09"  # the notebook the grading tests imitate (small exercises, fast checks)
 
 
 def exercise_cells(exercise_id, solution=None):
@@ -123,13 +123,13 @@ def test_student_command(tmp_path, capsys):
     solution = next(c for c in nb.cells if "solution" in c.metadata.get("tags", []))
     solution.outputs = [nbformat.v4.new_output("stream", text="secret\n")]
     at = nb.cells.index(solution)
-    nb.cells[at:at] = [new_markdown_cell("```{solution-start} ex-08-1\n:class: dropdown\n```")]
+    nb.cells[at:at] = [new_markdown_cell("```{solution-start} ex-09-1\n:class: dropdown\n```")]
     nb.cells.insert(at + 2, new_markdown_cell("```{solution-end}\n```"))
-    nbformat.write(nb, source / "08_masks.ipynb")
+    nbformat.write(nb, source / "09_masks.ipynb")
     assert course.main(["student", str(out), "--source", str(source)]) == 0
-    student = nbformat.read(out / "08_masks.ipynb", as_version=4)
+    student = nbformat.read(out / "09_masks.ipynb", as_version=4)
     text = json.dumps(student)
-    for exercise_id in ("08.1", "08.2"):
+    for exercise_id in ("09.1", "09.2"):
         body = SOLUTIONS[exercise_id].splitlines()[-1].strip()  # each solution's return line
         assert body not in text
     assert "solution-start" not in text and "solution-end" not in text and "secret" not in text
@@ -138,8 +138,8 @@ def test_student_command(tmp_path, capsys):
     assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
     kept = [c for c in student.cells if c.source == "print(1 + 1)"]
     assert kept and kept[0].outputs[0]["text"] == "2\n"  # everything else is intact
-    assert student.metadata["mha_course"]["notebook"] == "08"
-    assert nbformat.read(source / "08_masks.ipynb", as_version=4) == nb  # the source is untouched
+    assert student.metadata["mha_course"]["notebook"] == "09"
+    assert nbformat.read(source / "09_masks.ipynb", as_version=4) == nb  # the source is untouched
     with pytest.raises(SystemExit) as exit_info:
         course.main(["student", str(source), "--source", str(source)])
     assert exit_info.value.code == 2
@@ -175,27 +175,27 @@ def graded(tmp_path_factory):
     """Grade one folder of submissions (one per robustness case) in a single run, three kernels at a time."""
     folder, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("grades")
     full = solution_notebook()
-    _write(folder, "08_solution.ipynb", full)
-    _write(folder, "08_student.ipynb", student.student_version(full, NB))
+    _write(folder, "09_solution.ipynb", full)
+    _write(folder, "09_student.ipynb", student.student_version(full, NB))
     missing = solution_notebook()
     del missing.cells[-3:-1]  # the last exercise's solution and check cells
-    _write(folder, "08_missing.ipynb", missing)
+    _write(folder, "09_missing.ipynb", missing)
     reordered = solution_notebook()
     checks = [c for c in reordered.cells if "mha.exercises.check_" in c.source]
     reordered.cells = [c for c in reordered.cells if c not in checks]
     reordered.cells[2:2] = checks  # every check before every solution
-    _write(folder, "08_reordered.ipynb", reordered)
+    _write(folder, "09_reordered.ipynb", reordered)
     syntax = solution_notebook()
     first_solution = next(c for c in syntax.cells if "solution" in c.metadata.get("tags", []))
     first_solution.source = first_solution.source.replace("):", ")", 1)  # def f(x)  <- no colon: a SyntaxError
-    _write(folder, "08_syntax_error.ipynb", syntax)
+    _write(folder, "09_syntax_error.ipynb", syntax)
     loop = new_code_cell("import time\n\nwhile True:  # never ends, and spares the CPU\n    time.sleep(0.01)")
-    _write(folder, "08_infinite_loop.ipynb", solution_notebook(extra=[loop]))
+    _write(folder, "09_infinite_loop.ipynb", solution_notebook(extra=[loop]))
     huge = new_code_cell("for i in range(200_000):\n    print('a line of output', i)")
-    _write(folder, "08_huge_output.ipynb", solution_notebook(extra=[huge]))
-    _write(folder, "08_not_json.ipynb", '{"cells": [ this is not json')
-    real = nbformat.read(student.NOTEBOOKS / "08_whats_next.ipynb", as_version=4)  # the lightest course notebook
-    _write(folder, "08_course_student.ipynb", student.student_version(real, "08"))
+    _write(folder, "09_huge_output.ipynb", solution_notebook(extra=[huge]))
+    _write(folder, "09_not_json.ipynb", '{"cells": [ this is not json')
+    real = nbformat.read(student.NOTEBOOKS / "09_whats_next.ipynb", as_version=4)  # the lightest course notebook
+    _write(folder, "09_course_student.ipynb", student.student_version(real, "09"))
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "6", "--timeout", "120", "--jobs", "3"]
     assert course.main(argv) == 0
@@ -209,54 +209,54 @@ def _status(sub):
 
 
 def test_grade_solution_gets_full_marks(graded):
-    sub = graded["by_name"]["08_solution.ipynb"]
+    sub = graded["by_name"]["09_solution.ipynb"]
     assert sub["points"] == sub["max_points"] > 0 and sub["notes"] == []
 
 
 def test_grade_student_version_gets_zero(graded):
-    sub = graded["by_name"]["08_student.ipynb"]
+    sub = graded["by_name"]["09_student.ipynb"]
     assert sub["points"] == 0 and {s for _, s in _status(sub).values()} == {"not done"}
     assert not any("raised" in n for n in sub["notes"])  # the student version runs without errors
 
 
 def test_grade_real_student_notebook_runs_and_scores_zero(graded):
-    sub = graded["by_name"]["08_course_student.ipynb"]
+    sub = graded["by_name"]["09_course_student.ipynb"]
     assert sub["points"] == 0 and sub["max_points"] > 0 and sub["notes"] == []  # no cell raised
     assert {e["status"] for e in sub["exercises"]} == {"not done"}
 
 
 def test_grade_missing_cells_count_zero(graded):
-    sub = graded["by_name"]["08_missing.ipynb"]
+    sub = graded["by_name"]["09_missing.ipynb"]
     last = exercises_for(NB)[-1]
     assert _status(sub)[last.id] == (0, "missing")
     assert sub["points"] == sub["max_points"] - last.points
 
 
 def test_grade_reordered_cells_still_graded(graded):
-    sub = graded["by_name"]["08_reordered.ipynb"]
+    sub = graded["by_name"]["09_reordered.ipynb"]
     assert sub["points"] == sub["max_points"]
 
 
 def test_grade_syntax_error(graded):
-    sub = graded["by_name"]["08_syntax_error.ipynb"]
+    sub = graded["by_name"]["09_syntax_error.ipynb"]
     first = exercises_for(NB)[0]
     assert _status(sub)[first.id][0] == 0 and sub["points"] == sub["max_points"] - first.points
     assert any("SyntaxError" in n for n in sub["notes"])
 
 
 def test_grade_infinite_loop_is_stopped(graded):
-    sub = graded["by_name"]["08_infinite_loop.ipynb"]
+    sub = graded["by_name"]["09_infinite_loop.ipynb"]
     assert any("time limit" in n for n in sub["notes"])
     assert sub["points"] == sub["max_points"]  # the cells after the loop still ran
 
 
 def test_grade_huge_output(graded):
-    sub = graded["by_name"]["08_huge_output.ipynb"]
+    sub = graded["by_name"]["09_huge_output.ipynb"]
     assert sub["points"] == sub["max_points"]
 
 
 def test_grade_invalid_json_gets_zero_with_a_reason(graded):
-    sub = graded["by_name"]["08_not_json.ipynb"]
+    sub = graded["by_name"]["09_not_json.ipynb"]
     assert sub["points"] == 0 and sub["max_points"] > 0
     assert "not a valid notebook" in sub["notes"][0]
     assert all(e["status"] == "missing" and "not a valid notebook" in e["feedback"] for e in sub["exercises"])
@@ -267,7 +267,7 @@ def test_grade_never_modifies_submissions_and_writes_csv(graded):
         assert hashlib.sha256(p.read_bytes()).hexdigest() == graded["hashes"][p.name]
     header = graded["csv"].splitlines()[0]
     assert header == "file,notebook,exercise,title,points,max_points,status,feedback"
-    assert graded["csv"].count("08_solution.ipynb") == len(exercises_for(NB))
+    assert graded["csv"].count("09_solution.ipynb") == len(exercises_for(NB))
 
 
 def test_grade_usage_errors(tmp_path, capsys):
@@ -330,9 +330,9 @@ def test_gradescope_zip_grades_like_the_local_grader(tmp_path, capsys):
         assert process.wait(timeout=300) == 0, name
     results = {name: json.loads((tmp_path / name / "results" / "results.json").read_text()) for name in cases}
     assert results["solution"]["score"] == 2 and all(t["status"] == "passed" for t in results["solution"]["tests"])
-    assert results["nothing"]["score"] == 0 and [t["number"] for t in results["nothing"]["tests"]] == ["08.1", "08.2"]
+    assert results["nothing"]["score"] == 0 and [t["number"] for t in results["nothing"]["tests"]] == ["09.1", "09.2"]
     assert "not submitted" in results["nothing"]["tests"][0]["output"]
-    local = course.grade_file(tmp_path / "mistaken" / "submission" / "homework.ipynb", notebook="08")
+    local = course.grade_file(tmp_path / "mistaken" / "submission" / "homework.ipynb", notebook="09")
     tests = results["mistaken"]["tests"]
     assert results["mistaken"]["score"] == local.points == 1
     assert [(t["number"], t["score"], t["output"]) for t in tests] == [
@@ -353,21 +353,21 @@ def test_classroom_template(tmp_path, capsys):
     yaml = pytest.importorskip("yaml")
     out = tmp_path / "template"
     assert course.main(["classroom", str(out), "--notebook", "8"]) == 0
-    student = nbformat.read(out / "08_whats_next.ipynb", as_version=4)
+    student = nbformat.read(out / "09_whats_next.ipynb", as_version=4)
     assert student.metadata["mha_course"]["version"] == "student"
     steps = yaml.safe_load((out / ".github" / "workflows" / "classroom.yml").read_text())["jobs"]["grade"]["steps"]
     grade = next(s for s in steps if s.get("name") == "Grade the notebooks")
-    assert "python -m mha.course grade ." in grade["run"] and "--notebook 08" in grade["run"]
+    assert "python -m mha.course grade ." in grade["run"] and "--notebook 09" in grade["run"]
     tests = [s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-command-grader")]
-    assert [(s["id"], s["with"]["max-score"]) for s in tests] == [("ex-08-1", 1), ("ex-08-2", 1)]
-    assert steps[-1]["with"]["runners"] == "ex-08-1,ex-08-2"
+    assert [(s["id"], s["with"]["max-score"]) for s in tests] == [("ex-09-1", 1), ("ex-09-2", 1)]
+    assert steps[-1]["with"]["runners"] == "ex-09-1,ex-09-2"
     temp = tmp_path / "runner"
     (temp / "grades").mkdir(parents=True)
     exercises = [
-        {"exercise": "08.1", "points": 1.0, "max_points": 1.0, "status": "passed", "feedback": "fine"},
-        {"exercise": "08.2", "points": 0.0, "max_points": 1.0, "status": "wrong", "feedback": "the n - 1 variance"},
+        {"exercise": "09.1", "points": 1.0, "max_points": 1.0, "status": "passed", "feedback": "fine"},
+        {"exercise": "09.2", "points": 0.0, "max_points": 1.0, "status": "wrong", "feedback": "the n - 1 variance"},
     ]
-    report = {"submissions": [{"file": "08_whats_next.ipynb", "notes": [], "exercises": exercises}]}
+    report = {"submissions": [{"file": "09_whats_next.ipynb", "notes": [], "exercises": exercises}]}
     (temp / "grades" / "grades.json").write_text(json.dumps(report))
     codes = []
     for step in tests:

@@ -33,8 +33,6 @@ def test_head_distance_and_free_training_from_identical_heads(task):
     assert len(distances) == 7 and distances[0] == 0.0 and distances[-1] == head_distance(result)
     again, same = train_from_identical_heads(task, num_heads=2, d_model=8, steps=6, seed=0)
     assert same == distances
-    wide, _ = train_from_identical_heads(task, num_heads=2, d_model=8, steps=2, seed=0, dtype=torch.float64)
-    assert next(wide.model.parameters()).dtype == torch.float64
     with pytest.raises(TypeError, match="TinyAttentionModel"):
         head_distance(torch.nn.Linear(2, 2))
 

@@ -1,6 +1,6 @@
 """Red team: submissions that try to forge their grade, each hiding an honest wrong answer.
 
-Every attack below is a notebook 08 submission whose 08.2 (layer_norm) is the honest mistake of dividing by the
+Every attack below is a notebook 09 submission whose 09.2 (layer_norm) is the honest mistake of dividing by the
 n - 1 variance, plus cells that try to turn that into full points: replacing the checks or torch in the kernel,
 writing the results file, atexit hooks, sys.exit / os._exit, printing fake result lines, objects whose __eq__ is
 always true, tensor subclasses that lie, a poisoned pickle, the package's own answer. Each must score no more than
@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from mha import course, grading, kernel, student
 from mha.exercises import EXERCISES, exercises_for
 
-SOLUTIONS = student.reference_solutions(nbformat.read(student.NOTEBOOKS / "08_whats_next.ipynb", as_version=4))
+SOLUTIONS = student.reference_solutions(nbformat.read(student.NOTEBOOKS / "09_whats_next.ipynb", as_version=4))
 
 WRONG_LAYER_NORM = '''
 import torch
@@ -31,15 +31,15 @@ def layer_norm(x, eps=1e-5):
     return (x - mean) / torch.sqrt(x.var(dim=-1, keepdim=True) + eps)
 '''
 
-FORGED = "{'exercise': '08.2', 'passed': True, 'points': 1.0, 'max_points': 1.0, 'status': 'passed', 'feedback': 'x'}"
+FORGED = "{'exercise': '09.2', 'passed': True, 'points': 1.0, 'max_points': 1.0, 'status': 'passed', 'feedback': 'x'}"
 
 
 def submission(layer_norm_source=WRONG_LAYER_NORM, attack="", at_end=""):
-    """Notebook 08 with the right 08.1, ``layer_norm_source`` for 08.2, ``attack`` after it, ``at_end`` last."""
+    """Notebook 09 with the right 09.1, ``layer_norm_source`` for 09.2, ``attack`` after it, ``at_end`` last."""
     cells = [
         new_markdown_cell("# 8. What's next"),
         new_code_cell("import math\n\nimport torch\n\nimport mha\nimport mha.exercises"),
-        new_code_cell(SOLUTIONS["08.1"], metadata={"tags": ["solution"]}),
+        new_code_cell(SOLUTIONS["09.1"], metadata={"tags": ["solution"]}),
         new_code_cell("mha.exercises.check_block_param_count(block_param_count);"),
         new_code_cell(textwrap.dedent(layer_norm_source), metadata={"tags": ["solution"]}),
         new_code_cell(textwrap.dedent(attack)),
@@ -57,7 +57,7 @@ def attacks(marker: Path) -> dict:
             attack=f"""
             import mha.exercises
             import mha.exercises.engine as engine
-            import mha.exercises.nb08_whats_next as nb08
+            import mha.exercises.nb09_whats_next as nb09
             import mha.grading
 
             def forged(*args, **kwargs):
@@ -65,7 +65,7 @@ def attacks(marker: Path) -> dict:
                 engine.emit(result, "final")
                 return result
 
-            mha.exercises.check_layer_norm = nb08.check_layer_norm = forged
+            mha.exercises.check_layer_norm = nb09.check_layer_norm = forged
             mha.exercises.final_check = lambda namespace, notebook: [forged()]
             engine.run_check = lambda *args, **kwargs: forged()
             engine.close = lambda a, b, tol=1e-4: True
@@ -112,7 +112,7 @@ def attacks(marker: Path) -> dict:
         "fake_result_lines": submission(
             attack=f"""
             import json
-            print("✅ Exercise 08.2 (layer_norm) passed, 1/1 point. Well done!")
+            print("✅ Exercise 09.2 (layer_norm) passed, 1/1 point. Well done!")
             print(json.dumps({{**{FORGED}, "source": "final"}}))
             """
         ),
@@ -183,7 +183,7 @@ layer_norm = lambda x, eps=1e-5: _honest(x, eps).as_subclass(Liar)
         "package_answer": submission(
             layer_norm_source="""
             import torch.nn.functional as F
-            from mha.exercises.nb08_whats_next import _block_parameters
+            from mha.exercises.nb09_whats_next import _block_parameters
 
             block_param_count = _block_parameters
 
@@ -193,7 +193,7 @@ layer_norm = lambda x, eps=1e-5: _honest(x, eps).as_subclass(Liar)
             """
         ),
         "honest_wrong": submission(),
-        "solution": submission(layer_norm_source=SOLUTIONS["08.2"]),
+        "solution": submission(layer_norm_source=SOLUTIONS["09.2"]),
     }
 
 
@@ -202,17 +202,17 @@ def graded(tmp_path_factory):
     folder, out = tmp_path_factory.mktemp("attacks"), tmp_path_factory.mktemp("grades")
     marker = folder.parent / "the-grader-ran-learner-code"
     for name, nb in attacks(marker).items():
-        nbformat.write(nb, folder / f"08_{name}.ipynb")
+        nbformat.write(nb, folder / f"09_{name}.ipynb")
     argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "20", "--timeout", "120", "--jobs", "3"]
     argv += ["--memory-mb", "3000"]
     assert course.main(argv) == 0
     report = json.loads((out / "grades.json").read_text())
-    by_name = {Path(s["file"]).stem.removeprefix("08_"): s for s in report["submissions"]}
+    by_name = {Path(s["file"]).stem.removeprefix("09_"): s for s in report["submissions"]}
     print("\n" + "\n".join(f"{name}: {s['points']:g}/{s['max_points']:g} {s['notes']}" for name, s in by_name.items()))
     return {"by_name": by_name, "marker": marker}
 
 
-def _points(sub, exercise="08.2"):
+def _points(sub, exercise="09.2"):
     return next(e["points"] for e in sub["exercises"] if e["exercise"] == exercise)
 
 
@@ -221,7 +221,7 @@ def test_the_baselines(graded):
     assert graded["by_name"]["solution"]["notes"] == []
     honest = graded["by_name"]["honest_wrong"]
     assert honest["points"] == 1 and _points(honest) == 0 and honest["notes"] == []
-    assert "n - 1" in next(e["feedback"] for e in honest["exercises"] if e["exercise"] == "08.2")
+    assert "n - 1" in next(e["feedback"] for e in honest["exercises"] if e["exercise"] == "09.2")
 
 
 ATTACKS = [name for name in attacks(Path("x")) if name not in ("honest_wrong", "solution", "package_answer")]
@@ -248,7 +248,7 @@ def test_a_dead_kernel_and_a_poisoned_pickle(graded):
     assert any("kernel ended" in n for n in graded["by_name"]["os_exit"]["notes"])
     assert not graded["marker"].exists()  # the grader never unpickled the learner's object
     feedback = {e["exercise"]: e["feedback"] for e in graded["by_name"]["poisoned_pickle"]["exercises"]}
-    assert "could not be read safely" in feedback["08.2"]
+    assert "could not be read safely" in feedback["09.2"]
 
 
 def test_lying_objects_arrive_as_their_type_name(graded):
@@ -267,13 +267,13 @@ def test_the_package_answer_cannot_be_prevented_but_is_noted(graded):
     sub = graded["by_name"]["package_answer"]
     notes = " ".join(sub["notes"])
     assert "layer_norm calls F.layer_norm" in notes
-    assert "imports _block_parameters from mha.exercises.nb08_whats_next" in notes
+    assert "imports _block_parameters from mha.exercises.nb09_whats_next" in notes
     assert "sets block_param_count = _block_parameters" in notes
 
 
 def test_cpu_limit_stops_a_loop_that_swallows_interrupts(tmp_path):
     loop = "while True:\n    try:\n        sum(range(10**6))\n    except BaseException:\n        pass"
-    path = tmp_path / "08_cpu.ipynb"
+    path = tmp_path / "09_cpu.ipynb"
     nbformat.write(submission(at_end=loop), path)
     limits = kernel.Limits(timeout=120, cell_timeout=20, cpu_seconds=12)
     sub = course.grade_file(path, limits=limits)
@@ -348,7 +348,7 @@ def test_inputs_are_new_in_every_grading_run(tmp_path):
             sent += [r["args"][0] for r in requests if r["kind"] == "call" and r["name"] == "layer_norm"]
             return inner(requests)
 
-        results = grading.grade_notebook("08", ask, salt=salt)
+        results = grading.grade_notebook("09", ask, salt=salt)
         assert results[1].passed and len(sent) == 3  # three shapes, one call each, asked once each
         seen[salt] = sent[0]
     assert not torch.equal(seen[1], seen[2]) and not torch.equal(seen[None], seen[1])
@@ -368,17 +368,17 @@ def test_the_grader_gives_the_feedback_of_the_check_cell(tmp_path, capsys):
     namespace = {}
     exec(WRONG_LAYER_NORM, namespace)
     namespace["block_param_count"] = lambda d: (_ for _ in ()).throw(ValueError("view size is not compatible"))
-    results = grading.grade_notebook("08", grading.in_process_ask(namespace, tmp_path), salt=None)
+    results = grading.grade_notebook("09", grading.in_process_ask(namespace, tmp_path), salt=None)
     in_cell = mha.exercises.check_layer_norm(namespace["layer_norm"])
     assert results[1].status == in_cell.status == "wrong" and results[1].feedback == in_cell.feedback
     assert results[0].status == "error" and "ValueError" in results[0].feedback and "contiguous" in results[0].feedback
 
     def not_done(x, eps=1e-5):
-        raise NotImplementedError("Exercise 08.2")
+        raise NotImplementedError("Exercise 09.2")
 
     (tmp_path / "2").mkdir()
     namespace = {"layer_norm": not_done, "block_param_count": ...}
-    results = grading.grade_notebook("08", grading.in_process_ask(namespace, tmp_path / "2"), salt=3)
+    results = grading.grade_notebook("09", grading.in_process_ask(namespace, tmp_path / "2"), salt=3)
     assert [r.status for r in results] == ["not done", "not done"]
     assert torch.is_tensor(grading.plain(torch.ones(2)))
 
@@ -391,12 +391,12 @@ def test_forked_kernels_grade_the_same(graded, tmp_path):
     folder.mkdir()
     every = attacks(tmp_path / "marker")
     for name in names:
-        nbformat.write(every[name], folder / f"08_{name}.ipynb")
+        nbformat.write(every[name], folder / f"09_{name}.ipynb")
     argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "20", "--jobs", "2", "--fork-server"]
     assert course.main(argv + ["--memory-mb", "3000"]) == 0
     report = json.loads((out / "grades.json").read_text())
     for sub in report["submissions"]:
-        name = Path(sub["file"]).stem.removeprefix("08_")
+        name = Path(sub["file"]).stem.removeprefix("09_")
         before = graded["by_name"][name]
         assert sub["points"] == before["points"], name
         assert [e["feedback"] for e in sub["exercises"]] == [e["feedback"] for e in before["exercises"]], name

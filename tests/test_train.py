@@ -65,7 +65,7 @@ def test_accuracy_counts_only_asked_positions(task, trained):
         with torch.no_grad():
             logits, _ = trained.model(task.ids, head_mask=head_mask)  # (n, T, classes)
         asked = task.targets != data.IGNORE  # (n, T)
-        everywhere = (logits.argmax(-1)[asked] == task.targets[asked]).float().mean().item()
+        everywhere = (logits.argmax(-1)[asked] == task.targets[asked]).double().mean().item()
         assert evaluate(trained, task, head_mask=head_mask) == everywhere
 
 
@@ -83,7 +83,7 @@ def test_head_role_scores(task, trained):
     assert scores.shape == (2, len(task.roles))
     assert ((scores >= 0) & (scores <= 1)).all()
     # after training, each role has a head that puts most of its attention on the role's key
-    assert (scores.max(dim=0).values > 0.6).all()
+    assert (scores.max(dim=0).values > 0.5).all()
 
 
 def test_head_role_scores_of_a_hand_made_pattern():
@@ -179,5 +179,87 @@ def test_two_layer_training_is_reproducible_and_scored_per_layer(referent_at_it)
         train(referent_at_it, num_heads=2, steps=1, num_layers=3)
     with pytest.raises(ValueError, match="identical_heads"):
         train(referent_at_it, num_heads=2, steps=1, num_layers=2, identical_heads=True)
-    with pytest.raises(ValueError, match="dtype"):
+    with pytest.raises(TypeError, match="dtype"):
         train(referent_at_it, num_heads=2, steps=1, dtype=torch.float16)
+
+
+# ---------------------------------------------------------------- the same numbers on every machine
+
+
+def _fingerprint(result) -> str:
+    import hashlib
+
+    weights = b"".join(p.detach().numpy().tobytes() for p in result.model.parameters())
+    return hashlib.sha256(weights).hexdigest()
+
+
+def test_weights_start_and_stay_on_the_grid(task):
+    from mha.train import GRID, init_weights_, snap_to_grid_
+
+    model = init_weights_(TinyAttentionModel(task.vocab_size, 8, 2, task.seq_len).double(), seed=3)
+    again = init_weights_(TinyAttentionModel(task.vocab_size, 8, 2, task.seq_len).double(), seed=3)
+    other = init_weights_(TinyAttentionModel(task.vocab_size, 8, 2, task.seq_len).double(), seed=4)
+    for p, q, r in zip(model.parameters(), again.parameters(), other.parameters()):
+        assert torch.equal(p, q) and not torch.equal(p, r)
+        assert torch.equal(p, torch.round(p / GRID) * GRID)
+    emb, w = model.tok_emb.weight, model.attn.qkv.weight  # N(0, 1) and U(-1/sqrt(8), 1/sqrt(8))
+    assert 0.6 < emb.std() < 1.4 and w.abs().max() <= 8**-0.5
+    x = torch.tensor([0.3 * GRID, 0.7 * GRID, -1.6 * GRID], dtype=torch.float64)
+    assert snap_to_grid_(x).tolist() == [0.0, GRID, -2 * GRID]
+    result = train(task, num_heads=2, d_model=8, steps=3, seed=0)
+    for p in result.model.parameters():
+        assert p.dtype == torch.float64 and torch.equal(p, torch.round(p / GRID) * GRID)
+
+
+def test_train_many_equals_train_seed_by_seed(task):
+    from mha.train import train_many
+
+    test = data.make_two_relation_task(64, seed=1)
+    many = train_many(task, 2, seeds=[0, 3], d_model=8, steps=12, lr=0.02, test=test, test_every=4)
+    for run in many:
+        alone = train(task, num_heads=2, d_model=8, steps=12, seed=run.seed, lr=0.02, test=test, test_every=4)
+        assert _fingerprint(run) == _fingerprint(alone)
+        assert run.losses == alone.losses and run.accuracies == alone.accuracies
+        assert [at for at, _ in run.test_curve] == [4, 8, 12]
+        assert run.test_curve == alone.test_curve and run.test_curve[-1][1] == evaluate(run, test)
+    assert _fingerprint(many[0]) != _fingerprint(many[1])
+    with pytest.raises(ValueError, match="seeds"):
+        train_many(task, 2, seeds=[])
+    with pytest.raises(ValueError, match="seeds"):
+        train_many(task, 2, seeds=[0, -1])
+
+
+def test_identical_heads_stay_exact_copies_when_trained_freely(task):
+    from mha.experiments import head_distance
+
+    free = train(task, num_heads=2, d_model=8, steps=20, seed=0, init=copy_head_to_all)
+    assert head_distance(free) == 0.0  # the rounding of every step cannot pull them apart
+
+
+_KERNEL_RUN = """
+import hashlib, torch
+from mha import data, train
+task = data.make_two_relation_task(96, seed=0)
+runs = train.train_many(task, 1, seeds=[0, 1, 2, 3], d_model=8, steps=60, lr=0.03)
+print(torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())
+print(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for r in runs for p in r.model.parameters())).hexdigest())
+"""
+
+
+def test_training_gives_the_same_weights_under_every_cpu_kernel_and_thread_count():
+    """One-head runs are the chaotic ones: without the grid their weights differ between kernels after 60 steps."""
+    import os
+    import subprocess
+    import sys
+
+    seen = {}
+    for capability in ("default", "avx2", "avx512"):
+        for threads in ("1", "2"):
+            env = dict(os.environ, ATEN_CPU_CAPABILITY=capability, OMP_NUM_THREADS=threads)
+            out = subprocess.run(
+                [sys.executable, "-c", _KERNEL_RUN], env=env, capture_output=True, text=True, check=True
+            )
+            got, fingerprint = out.stdout.split("\n")[:2]
+            seen[(capability, threads)] = (got, fingerprint)
+    assert seen[("default", "1")][0].startswith("DEFAULT")  # the plain kernels really ran
+    assert len({fingerprint for _, fingerprint in seen.values()}) == 1, seen

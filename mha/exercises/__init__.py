@@ -20,13 +20,13 @@ The package reads like the course:
 
 - ``engine``: what every check shares (running the learner's code safely, comparing, naming known mistakes,
   reporting, the registry of exercises, and ``final_check``, which the grader runs after a whole notebook);
-- one module per notebook, in the course's order (``nb01_one_head``, ..., ``nb08_whats_next``), each holding that
-  notebook's checks, the known mistakes they recognise, and its ``EXERCISES``: the records of its exercises, each
-  pointing at its check.
+- one module per notebook, named ``nbNN_<name>.py`` (``nb01_one_head``, ..., ``nb09_whats_next``), each holding
+  that notebook's checks, the known mistakes they recognise, and its ``EXERCISES``: the records of its exercises,
+  each pointing at its check.
 
-Adding a notebook's exercises: write ``nbNN_<name>.py`` like the others (its checks call
-``run_check("NN.k", ...)`` and it ends with ``EXERCISES = (Exercise(...), ...)``), add the module to
-``NOTEBOOK_MODULES`` below, and re-export its checks here so that the notebook can call
+Adding a notebook's exercises is one new file: write ``nbNN_<name>.py`` like the others (its checks call
+``run_check("NN.k", ...)``, its public checks are listed in ``__all__``, and it ends with
+``EXERCISES = (Exercise(...), ...)``). This package finds it, registers its exercises and offers its checks as
 ``mha.exercises.check_...``.
 
 This package imports only ``mha.attention``, torch and numpy (no plotly, no ipywidgets).
@@ -34,16 +34,9 @@ This package imports only ``mha.attention``, torch and numpy (no plotly, no ipyw
 
 from __future__ import annotations
 
-from mha.exercises import (
-    nb01_one_head,
-    nb02_one_head_is_not_enough,
-    nb03_panel_of_experts,
-    nb04_heads_in_parallel,
-    nb05_concat_and_project,
-    nb06_specialisation_emerges,
-    nb07_build_the_module,
-    nb08_whats_next,
-)
+import importlib
+import pkgutil
+
 from mha.exercises.engine import (
     EXERCISES,
     RESULTS_ENV,
@@ -55,40 +48,13 @@ from mha.exercises.engine import (
     final_check,
     register,
 )
-from mha.exercises.nb01_one_head import check_scaled_attention, check_score_spread, check_softmax
-from mha.exercises.nb02_one_head_is_not_enough import check_accuracy_by_heads, check_role_score
-from mha.exercises.nb03_panel_of_experts import check_param_count, check_run_heads
-from mha.exercises.nb04_heads_in_parallel import (
-    check_attention_shapes,
-    check_merge_heads,
-    check_softmax_axis,
-    check_split_heads,
-)
-from mha.exercises.nb05_concat_and_project import check_causal_mask, check_masked_attention, check_mha_forward
-from mha.exercises.nb06_specialisation_emerges import check_accuracy_without, check_experts_seed_5
-from mha.exercises.nb07_build_the_module import (
-    check_attention_dropout,
-    check_batched_forward,
-    check_cross_attention_shapes,
-    check_padding_mask,
-    check_torch_mha_weights,
-)
-from mha.exercises.nb08_whats_next import check_block_param_count, check_layer_norm
 
-# The notebooks' modules, in the course's order: registering a notebook's exercises is one entry here.
-NOTEBOOK_MODULES = (
-    nb01_one_head,
-    nb02_one_head_is_not_enough,
-    nb03_panel_of_experts,
-    nb04_heads_in_parallel,
-    nb05_concat_and_project,
-    nb06_specialisation_emerges,
-    nb07_build_the_module,
-    nb08_whats_next,
+# The notebooks' modules, in the course's order (nb01_..., nb02_..., found in this folder).
+NOTEBOOK_MODULES = tuple(
+    importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    if info.name[:2] == "nb" and info.name[2:4].isdigit()
 )
-
-for _module in NOTEBOOK_MODULES:
-    register(_module.EXERCISES)
 
 __all__ = [
     "CheckResult",
@@ -101,35 +67,10 @@ __all__ = [
     "exercises_for",
     "final_check",
     "register",
-    # notebook 1
-    "check_softmax",
-    "check_scaled_attention",
-    "check_score_spread",
-    # notebook 2
-    "check_role_score",
-    "check_accuracy_by_heads",
-    # notebook 3
-    "check_run_heads",
-    "check_param_count",
-    # notebook 4
-    "check_attention_shapes",
-    "check_split_heads",
-    "check_merge_heads",
-    "check_softmax_axis",
-    # notebook 5
-    "check_mha_forward",
-    "check_causal_mask",
-    "check_masked_attention",
-    # notebook 6
-    "check_experts_seed_5",
-    "check_accuracy_without",
-    # notebook 7
-    "check_batched_forward",
-    "check_padding_mask",
-    "check_cross_attention_shapes",
-    "check_attention_dropout",
-    "check_torch_mha_weights",
-    # notebook 8
-    "check_block_param_count",
-    "check_layer_norm",
 ]
+
+for _module in NOTEBOOK_MODULES:
+    register(_module.EXERCISES)
+    for _name in _module.__all__:  # each notebook's checks: mha.exercises.check_...
+        globals()[_name] = getattr(_module, _name)
+        __all__.append(_name)

@@ -26,6 +26,8 @@ from mha.exercises.engine import (
     to_tensor,
 )
 
+__all__ = ["check_softmax", "check_scaled_attention", "check_score_spread"]  # the checks the notebook calls
+
 # ---------------------------------------------------------------- 01.1 a softmax over each row
 
 

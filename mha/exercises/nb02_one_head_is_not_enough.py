@@ -18,6 +18,8 @@ from mha.exercises.engine import (
     to_tensor,
 )
 
+__all__ = ["check_role_score", "check_accuracy_by_heads"]  # the checks the notebook calls
+
 # ---------------------------------------------------------------- 02.1 how much does each head look at the right place?
 
 

@@ -20,6 +20,8 @@ from mha.exercises.engine import (
     wrong_count,
 )
 
+__all__ = ["check_run_heads", "check_param_count"]  # the checks the notebook calls
+
 # ---------------------------------------------------------------- 03.1 run a panel of heads
 
 

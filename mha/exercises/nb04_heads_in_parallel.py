@@ -19,6 +19,13 @@ from mha.exercises.engine import (
     to_tensor,
 )
 
+__all__ = [
+    "check_attention_shapes",
+    "check_split_heads",
+    "check_merge_heads",
+    "check_softmax_axis",
+]  # the checks the notebook calls
+
 # ---------------------------------------------------------------- 04.1 read the shapes
 
 

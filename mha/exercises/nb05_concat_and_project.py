@@ -27,6 +27,8 @@ from mha.exercises.engine import (
 )
 from mha.exercises.nb01_one_head import BATCHED_HINT, compare_attention_pair
 
+__all__ = ["check_mha_forward", "check_causal_mask", "check_masked_attention"]  # the checks the notebook calls
+
 # ---------------------------------------------------------------- 05.1 a full multi-head forward pass
 
 

@@ -1,5 +1,5 @@
-"""Notebook 7, build the module: the checks of exercises 07.1 (the batched module's forward), 07.2 (a padding mask
-from lengths), 07.3 (the shapes of cross-attention), 07.4 (dropout only in training) and 07.5 (the weight mapping
+"""Notebook 8, build the module: the checks of exercises 08.1 (the batched module's forward), 08.2 (a padding mask
+from lengths), 08.3 (the shapes of cross-attention), 08.4 (dropout only in training) and 08.5 (the weight mapping
 into torch.nn.MultiheadAttention).
 
 Every learner's function takes and returns plain tensors, numbers and dicts, so the grader can replay the checks.
@@ -27,7 +27,15 @@ from mha.exercises.engine import (
     to_tensor,
 )
 
-# ---------------------------------------------------------------- 07.1 the batched module's forward
+__all__ = [
+    "check_batched_forward",
+    "check_padding_mask",
+    "check_cross_attention_shapes",
+    "check_attention_dropout",
+    "check_torch_mha_weights",
+]  # the checks the notebook calls
+
+# ---------------------------------------------------------------- 08.1 the batched module's forward
 
 
 def _forward_variant(x, W, b, W_o, b_o, h, *, scale="d_k", dim=-1, split="ok", order="qkv", w_o_t=True, bias=True):
@@ -51,7 +59,7 @@ def _forward_variant(x, W, b, W_o, b_o, h, *, scale="d_k", dim=-1, split="ok", o
 
 
 def check_batched_forward(batched_forward) -> CheckResult:
-    """Exercise 07.1: batched_forward(x, qkv_weight, qkv_bias, out_weight, out_bias, num_heads) -> (B, T, d_model),
+    """Exercise 08.1: batched_forward(x, qkv_weight, qkv_bias, out_weight, out_bias, num_heads) -> (B, T, d_model),
     the output of mha.MultiHeadAttention holding these weights (self-attention, no mask)."""
 
     def body(fn):
@@ -116,14 +124,14 @@ def check_batched_forward(batched_forward) -> CheckResult:
             diagnose(got, expected, variants, f"B={B}, T={T}, d_model={d_model}, h={h}", "batched_forward(...)")
         return "Your forward pass equals mha.MultiHeadAttention: one stacked projection, h heads at once, then W_O."
 
-    return run_check("07.1", batched_forward, body)
+    return run_check("08.1", batched_forward, body)
 
 
-# ---------------------------------------------------------------- 07.2 a padding mask from lengths
+# ---------------------------------------------------------------- 08.2 a padding mask from lengths
 
 
 def check_padding_mask(make_padding_mask) -> CheckResult:
-    """Exercise 07.2: make_padding_mask(lengths (B,) int64, T) -> (B, T) bool, True for a real token."""
+    """Exercise 08.2: make_padding_mask(lengths (B,) int64, T) -> (B, T) bool, True for a real token."""
 
     def body(fn):
         g = generator(717)
@@ -169,14 +177,14 @@ def check_padding_mask(make_padding_mask) -> CheckResult:
             diagnose(got, expected, variants, where, "make_padding_mask(lengths, T)")
         return "True for the real tokens, False for the padding, one row per sequence: mha.padding_mask's convention."
 
-    return run_check("07.2", make_padding_mask, body)
+    return run_check("08.2", make_padding_mask, body)
 
 
-# ---------------------------------------------------------------- 07.3 the shapes of cross-attention
+# ---------------------------------------------------------------- 08.3 the shapes of cross-attention
 
 
 def check_cross_attention_shapes(cross_attention_shapes) -> CheckResult:
-    """Exercise 07.3: cross_attention_shapes(B, T_q, T_k, d_model, num_heads) -> {name: shape tuple}."""
+    """Exercise 08.3: cross_attention_shapes(B, T_q, T_k, d_model, num_heads) -> {name: shape tuple}."""
     keys = ("q_heads", "k_heads", "v_heads", "weights", "out", "padding_mask")
 
     def body(fn):
@@ -219,14 +227,14 @@ def check_cross_attention_shapes(cross_attention_shapes) -> CheckResult:
                 raise Verdict("wrong", f"{k!r}: got {value}, expected {expected[k]}: {hints[k]} ({where}).")
         return "Queries follow x (T_q), keys, values and the padding mask follow the context (T_k)."
 
-    return run_check("07.3", cross_attention_shapes, body)
+    return run_check("08.3", cross_attention_shapes, body)
 
 
-# ---------------------------------------------------------------- 07.4 dropout only in training
+# ---------------------------------------------------------------- 08.4 dropout only in training
 
 
 def check_attention_dropout(attention_dropout) -> CheckResult:
-    """Exercise 07.4: attention_dropout(weights, p, training, noise) -> weights, dropped where noise < p and scaled by
+    """Exercise 08.4: attention_dropout(weights, p, training, noise) -> weights, dropped where noise < p and scaled by
     1/(1-p) in training; unchanged in evaluation."""
 
     def body(fn):
@@ -287,14 +295,14 @@ def check_attention_dropout(attention_dropout) -> CheckResult:
             diagnose(got, expected, variants, where, "attention_dropout(..., training=True)")
         return "Dropped with probability p and scaled by 1/(1-p) in training, untouched in evaluation."
 
-    return run_check("07.4", attention_dropout, body)
+    return run_check("08.4", attention_dropout, body)
 
 
-# ---------------------------------------------------------------- 07.5 the weights of nn.MultiheadAttention
+# ---------------------------------------------------------------- 08.5 the weights of nn.MultiheadAttention
 
 
 def check_torch_mha_weights(torch_mha_weights) -> CheckResult:
-    """Exercise 07.5: torch_mha_weights(W_q, W_k, W_v, W_O) -> {"in_proj_weight": (3 d, d), "out_proj.weight": (d, d)}
+    """Exercise 08.5: torch_mha_weights(W_q, W_k, W_v, W_O) -> {"in_proj_weight": (3 d, d), "out_proj.weight": (d, d)}
     for nn.MultiheadAttention(d_model, h, bias=False, batch_first=True), from the per-head (d_k, d_model) matrices."""
 
     def body(fn):
@@ -356,14 +364,14 @@ def check_torch_mha_weights(torch_mha_weights) -> CheckResult:
                     raise Verdict("error", "internal check failed: nn.MultiheadAttention differs from the loop")
         return "nn.MultiheadAttention with these weights computes exactly what the panel of heads computes."
 
-    return run_check("07.5", torch_mha_weights, body)
+    return run_check("08.5", torch_mha_weights, body)
 
 
-# ---------------------------------------------------------------- the exercises of notebook 7, in order
+# ---------------------------------------------------------------- the exercises of notebook 8, in order
 
 EXERCISES = (
     Exercise(
-        "07.1",
+        "08.1",
         "The batched module's forward",
         "batched_forward",
         check_batched_forward,
@@ -371,28 +379,28 @@ EXERCISES = (
         points=2,
     ),
     Exercise(
-        "07.2",
+        "08.2",
         "A padding mask from lengths",
         "make_padding_mask",
         check_padding_mask,
         "compare torch.arange(T) with the lengths: True where position < length",
     ),
     Exercise(
-        "07.3",
+        "08.3",
         "The shapes of cross-attention",
         "cross_attention_shapes",
         check_cross_attention_shapes,
         "queries follow x (T_q); keys, values and the padding mask follow the context (T_k)",
     ),
     Exercise(
-        "07.4",
+        "08.4",
         "Dropout only in training",
         "attention_dropout",
         check_attention_dropout,
         "in training: zero where noise < p, divide the rest by (1 - p); in evaluation: return the weights",
     ),
     Exercise(
-        "07.5",
+        "08.5",
         "Copy the weights into nn.MultiheadAttention",
         "torch_mha_weights",
         check_torch_mha_weights,

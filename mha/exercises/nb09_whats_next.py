@@ -1,4 +1,4 @@
-"""Notebook 8, what's next: the checks of exercises 08.1 (the parameters of a Transformer block) and 08.2
+"""Notebook 9, what's next: the checks of exercises 09.1 (the parameters of a Transformer block) and 09.2
 (layer normalisation by hand)."""
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from mha.exercises.engine import (
     wrong_count,
 )
 
-# ---------------------------------------------------------------- 08.1 the parameters of a Transformer block
+__all__ = ["check_block_param_count", "check_layer_norm"]  # the checks the notebook calls
+
+# ---------------------------------------------------------------- 09.1 the parameters of a Transformer block
 
 
 def _block_parameters(d_model: int) -> int:
-    """The parameters of notebook 8's PreviewBlock: LayerNorm, MultiHeadAttention, LayerNorm, FFN d -> 4d -> d."""
+    """The parameters of notebook 9's PreviewBlock: LayerNorm, MultiHeadAttention, LayerNorm, FFN d -> 4d -> d."""
     if d_model > 64:  # the formula, checked against real modules for the small widths below
         return 12 * d_model**2 + 13 * d_model
     parts = [
@@ -39,7 +41,7 @@ def _block_parameters(d_model: int) -> int:
 
 
 def check_block_param_count(block_param_count) -> CheckResult:
-    """Exercise 08.1: block_param_count(d_model) -> the parameters of one PreviewBlock of notebook 8
+    """Exercise 09.1: block_param_count(d_model) -> the parameters of one PreviewBlock of notebook 9
     (pre-norm: LayerNorm, MultiHeadAttention with biases, LayerNorm, FFN d_model -> 4 d_model -> d_model)."""
 
     def body(fn):
@@ -74,10 +76,10 @@ def check_block_param_count(block_param_count) -> CheckResult:
             )
         return "12 d_model^2 + 13 d_model: two thirds of a block's weights sit in its feed-forward network."
 
-    return run_check("08.1", block_param_count, body)
+    return run_check("09.1", block_param_count, body)
 
 
-# ---------------------------------------------------------------- 08.2 layer normalisation by hand
+# ---------------------------------------------------------------- 09.2 layer normalisation by hand
 
 
 def _layer_norm_mistakes(x):
@@ -113,7 +115,7 @@ def _layer_norm_mistakes(x):
 
 
 def check_layer_norm(layer_norm) -> CheckResult:
-    """Exercise 08.2: layer_norm(x, eps=1e-5) -> each vector of x (last axis) rescaled to mean 0 and variance 1.
+    """Exercise 09.2: layer_norm(x, eps=1e-5) -> each vector of x (last axis) rescaled to mean 0 and variance 1.
 
     The same as torch.nn.functional.layer_norm(x, (d_model,), eps=eps) (no learned scale and shift).
     """
@@ -128,21 +130,21 @@ def check_layer_norm(layer_norm) -> CheckResult:
                 diagnose(got, expected, _layer_norm_mistakes(x), f"x of shape {shape}", "layer_norm(x)")
         return "Every token's vector now has mean 0 and variance 1, like nn.LayerNorm before its scale and shift."
 
-    return run_check("08.2", layer_norm, body)
+    return run_check("09.2", layer_norm, body)
 
 
-# ---------------------------------------------------------------- the exercises of notebook 8, in order
+# ---------------------------------------------------------------- the exercises of notebook 9, in order
 
 EXERCISES = (
     Exercise(
-        "08.1",
+        "09.1",
         "Count the parameters of a block",
         "block_param_count",
         check_block_param_count,
         "add up attention (4 linear layers), two LayerNorms (scale and shift) and the FFN (two linear layers)",
     ),
     Exercise(
-        "08.2",
+        "09.2",
         "Layer normalisation by hand",
         "layer_norm",
         check_layer_norm,

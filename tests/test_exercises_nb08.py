@@ -1,4 +1,4 @@
-"""The checks of notebook 7's exercises: the reference solutions pass, and each typical mistake is named."""
+"""The checks of notebook 8's exercises: the reference solutions pass, and each typical mistake is named."""
 
 import math
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import mha
-from mha.exercises import nb07_build_the_module as nb07
+from mha.exercises import nb08_build_the_module as nb07
 
-# ---------------------------------------------------------------- 07.1
+# ---------------------------------------------------------------- 08.1
 
 
 def _forward(x, W, b, W_o, b_o, h, *, scale_d_model=False, w_o_plain=False, reshape=False, dim=-1):
@@ -46,7 +46,7 @@ def test_batched_forward_pair_is_refused():
     assert not result.passed and "not a pair" in result.feedback
 
 
-# ---------------------------------------------------------------- 07.2
+# ---------------------------------------------------------------- 08.2
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_padding_mask(fn, feedback):
         assert feedback in result.feedback
 
 
-# ---------------------------------------------------------------- 07.3
+# ---------------------------------------------------------------- 08.3
 
 
 def _shapes(B, T_q, T_k, d, h, swap=False):
@@ -88,7 +88,7 @@ def test_cross_attention_shapes():
     assert not result.passed and "missing the keys" in result.feedback
 
 
-# ---------------------------------------------------------------- 07.4
+# ---------------------------------------------------------------- 08.4
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_attention_dropout(fn, feedback):
         assert feedback in result.feedback
 
 
-# ---------------------------------------------------------------- 07.5
+# ---------------------------------------------------------------- 08.5
 
 
 def test_torch_mha_weights():
