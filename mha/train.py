@@ -253,6 +253,7 @@ def train(
     num_layers: int = 1,
     test: Task | None = None,
     test_every: int = 10,
+    frozen=(),
 ) -> TrainResult:
     """Train a fresh TinyAttentionModel on all of ``task`` (full batch, Adam), seeded and reproducible.
 
@@ -267,25 +268,16 @@ def train(
     again: they stay copies by force (the control of notebook 6's symmetry experiment).
     num_layers=2 trains a TwoLayerAttentionModel instead (two attention layers with residual connections).
     test: a Task of new examples; its accuracy is measured every ``test_every`` steps (``result.test_curve``).
+    frozen: names of parameters (or of modules, e.g. ``"attn.out_proj"``) kept at their starting values: the
+    control "what if this part never learned?" (e.g. a W_O frozen at its random start).
     Returns a TrainResult whose model is back on the CPU, in eval mode.
     """
     _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers)
     each_step = None if callback is None else (lambda step, losses: callback(step, losses[0]))
     (result,) = train_many(
-        task,
-        num_heads,
-        [seed],
-        d_model,
-        steps,
-        lr,
-        device,
-        each_step,
-        init,
-        identical_heads,
-        num_layers,
-        test,
-        test_every,
-    )
+        task, num_heads, [seed], d_model, steps, lr, device, each_step, init, identical_heads, num_layers,
+        test, test_every, frozen=frozen,
+    )  # fmt: skip
     return result
 
 
@@ -304,6 +296,7 @@ def train_many(
     test: Task | None = None,
     test_every: int = 10,
     watch=None,
+    frozen=(),
 ) -> list[TrainResult]:
     """``train`` for many seeds at once: [train(task, num_heads, seed=s, ...) for s in seeds], computed together.
 
@@ -333,11 +326,14 @@ def train_many(
             snap_to_grid_(p)
         models.append(model.to(device))
     names = [name for name, _ in models[0].named_parameters()]
+    frozen = _frozen_names(names, frozen)
     stacked = {  # name -> (S, *shape): the S models' weights, trained together
-        name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_()
+        name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_(
+            name not in frozen
+        )
         for name in names
     }
-    optimizer = torch.optim.Adam(stacked.values(), lr=lr)
+    optimizer = torch.optim.Adam([p for name, p in stacked.items() if name not in frozen], lr=lr)
     history = {"loss": [], "accuracy": [], "test": []}
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if len(seeds) == 1 else threads)  # one tiny model: one thread is fastest
@@ -371,6 +367,7 @@ def train_many(
     for i, (seed, model) in enumerate(zip(seeds, models)):
         model.cpu().eval()
         config = dict(task=task.name, n=task.num_examples, num_layers=num_layers, identical_heads=identical_heads)
+        config["frozen"] = sorted(frozen)
         result = TrainResult(
             model, [row[i] for row in history["loss"]], [row[i] for row in history["accuracy"]], seed, num_heads,
             d_model, steps, lr, config,
@@ -378,6 +375,18 @@ def train_many(
         result.test_curve = [(at, accuracy[i].item()) for at, accuracy in history["test"]]
         results.append(result)
     return results
+
+
+def _frozen_names(names: list[str], frozen) -> set[str]:
+    """The parameter names that ``frozen`` (names of parameters or of the modules holding them) picks."""
+    frozen = [frozen] if isinstance(frozen, str) else list(frozen)
+    picked = set()
+    for prefix in frozen:
+        matches = [n for n in names if n == prefix or n.startswith(prefix + ".")]
+        if not matches:
+            raise ValueError(f"frozen names no parameter: {prefix!r}; the model has {names}")
+        picked.update(matches)
+    return picked
 
 
 @torch.no_grad()

@@ -263,3 +263,15 @@ def test_training_gives_the_same_weights_under_every_cpu_kernel_and_thread_count
             seen[(capability, threads)] = (got, fingerprint)
     assert seen[("default", "1")][0].startswith("DEFAULT")  # the plain kernels really ran
     assert len({fingerprint for _, fingerprint in seen.values()}) == 1, seen
+
+
+def test_frozen_parts_keep_their_starting_values(task):
+    start = train(task, num_heads=2, d_model=8, steps=1, seed=0, lr=1e-12)  # practically the starting weights
+    frozen = train(task, num_heads=2, d_model=8, steps=10, seed=0, frozen=["attn.out_proj"])
+    free = train(task, num_heads=2, d_model=8, steps=10, seed=0)
+    w0, w_frozen, w_free = (r.model.attn.out_proj.weight for r in (start, frozen, free))
+    assert torch.equal(w0, w_frozen) and not torch.equal(w0, w_free)
+    assert not torch.equal(start.model.attn.qkv.weight, frozen.model.attn.qkv.weight)  # the rest learned
+    assert frozen.config["frozen"] == ["attn.out_proj.bias", "attn.out_proj.weight"]
+    with pytest.raises(ValueError, match="frozen names no parameter: 'attn.w_o'"):
+        train(task, num_heads=2, d_model=8, steps=1, frozen=["attn.w_o"])
