@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: help setup book serve lab test execute test-unit test-notebooks test-book test-browser test-frontends test-download classic-env lint test-gpu bench clean pdf test-pdf
+.PHONY: help setup book serve lab test execute test-unit test-notebooks test-book test-browser test-frontends test-download test-matrix classic-env lint test-gpu bench clean pdf test-pdf
 
 help:
 	@echo "make book   set up and build the book (from the stored, executed notebooks) into _build/html, then open it"
@@ -17,6 +17,8 @@ help:
 	@echo "make test-frontends  the explorers of notebooks 3 and 6 in JupyterLab, Notebook 7 and classic Notebook"
 	@echo "            (builds .venv-classic the first time: 1-2 min with a warm pip cache, ~8 min without)"
 	@echo "make test-download  a notebook downloaded from the book, run in a fresh venv (.ci/run runs it after make test)"
+	@echo "make test-matrix  nbval over every notebook under each CPU kernel (avx512, avx2, default) and 1 or 2 threads,"
+	@echo "            and the reference solutions graded under each (.ci/run runs it after make test)"
 	@echo "make serve  serve the built book on http://127.0.0.1:8000"
 	@echo "make test-gpu  the notebook suite with MHA_DEVICE=cuda"
 	@echo "make bench  the attention benchmarks"
@@ -50,7 +52,7 @@ lint: $(STAMP)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py --ignore=tests/test_frontends.py --ignore=tests/test_pdf.py \
-		--ignore=tests/test_downloaded_notebook.py
+		--ignore=tests/test_downloaded_notebook.py --ignore=tests/test_nbval_matrix.py
 
 # Two notebooks at a time (pytest-xdist), each one whole on one worker, its cells in order, compared as strictly.
 test-notebooks: $(STAMP)
@@ -96,6 +98,11 @@ test-frontends: $(STAMP) $(CLASSIC_STAMP)
 # (tests/test_downloaded_notebook.py); MHA_REQUIRE_REGISTRY=1: an unreachable package index fails it.
 test-download: $(STAMP)
 	MHA_REQUIRE_REGISTRY=1 $(PY) -m pytest tests/test_downloaded_notebook.py -q
+
+# The stored outputs under every CPU kernel PyTorch can pick (ATEN_CPU_CAPABILITY=avx512, avx2, default) with 1 and
+# 2 threads: nbval over every notebook, and the reference solutions graded (tests/test_nbval_matrix.py).
+test-matrix: $(STAMP)
+	$(PY) -m pytest tests/test_nbval_matrix.py -v
 
 test: lint test-unit test-notebooks test-book test-browser test-frontends
 
