@@ -41,7 +41,8 @@ __all__ = [
 
 
 def setup_notebook() -> None:
-    """Prepare a notebook kernel: choose the plotly renderer (Colab's or the course's) and print options.
+    """Prepare a notebook kernel: choose the plotly renderer (Colab's or the course's), print options, and full
+    float32 precision on GPUs (TF32 off).
 
     Every notebook's setup cell calls this; it prints nothing, except one line where the explorers could not show
     (``widget_stack_problem``).
@@ -53,6 +54,9 @@ def setup_notebook() -> None:
 
     np.set_printoptions(precision=4, suppress=True)
     torch.set_printoptions(precision=4, sci_mode=False)
+    # Full float32 precision on a GPU too (no TF32 matmuls), so printed values match the CPU's to their last digit.
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
     _setup_plotly()
     problem = widget_stack_problem()
     if problem:
