@@ -240,44 +240,21 @@ def _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_h
 
 
 def train(
-    task: Task,
-    num_heads: int,
-    d_model: int = 16,
-    steps: int = 150,
-    seed: int = 0,
-    lr: float = 0.02,
-    device="cpu",
-    callback=None,
-    init=None,
-    identical_heads: bool = False,
-    num_layers: int = 1,
-    test: Task | None = None,
-    test_every: int = 10,
-    frozen=(),
+    task: Task, num_heads: int, d_model: int = 16, steps: int = 150, seed: int = 0, lr: float = 0.02, **options
 ) -> TrainResult:
     """Train a fresh TinyAttentionModel on all of ``task`` (full batch, Adam), seeded and reproducible.
 
     The same arguments give the same weights, losses and accuracies on every machine (float64, and weights
     rounded to GRID after every step: see ``snap_to_grid_``), and the same as ``train_many`` for this seed.
-    ``device`` may name another device ("cuda", mha.get_device()); the CPU is the default and the fastest for
-    models this small.
-
-    callback(step, loss) is called after every step (e.g. to move a progress bar).
-    init(model) is called once on the freshly initialised model before training (e.g. ``copy_head_to_all``).
-    identical_heads=True starts every head as a copy of head 0 and, after every step, averages the heads
-    again: they stay copies by force (the control of notebook 6's symmetry experiment).
-    num_layers=2 trains a TwoLayerAttentionModel instead (two attention layers with residual connections).
-    test: a Task of new examples; its accuracy is measured every ``test_every`` steps (``result.test_curve``).
-    frozen: names of parameters (or of modules, e.g. ``"attn.out_proj"``) kept at their starting values: the
-    control "what if this part never learned?" (e.g. a W_O frozen at its random start).
+    options: those of ``train_many`` (device, callback, init, identical_heads, num_layers, test, test_every,
+    frozen), except that callback(step, loss) gets this model's loss after every step.
     Returns a TrainResult whose model is back on the CPU, in eval mode.
     """
-    _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers)
+    callback = options.pop("callback", None)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, loss), got {type(callback).__name__}")
     each_step = None if callback is None else (lambda step, losses: callback(step, losses[0]))
-    (result,) = train_many(
-        task, num_heads, [seed], d_model, steps, lr, device, each_step, init, identical_heads, num_layers,
-        test, test_every, frozen=frozen,
-    )  # fmt: skip
+    (result,) = train_many(task, num_heads, [seed], d_model, steps, lr, callback=each_step, **options)
     return result
 
 
@@ -299,6 +276,15 @@ def train_many(
     frozen=(),
 ) -> list[TrainResult]:
     """``train`` for many seeds at once: [train(task, num_heads, seed=s, ...) for s in seeds], computed together.
+
+    device: where to train ("cpu", the default and the fastest for models this small, "cuda", mha.get_device()).
+    init(model) is called once on each freshly initialised model before training (e.g. ``copy_head_to_all``).
+    identical_heads=True starts every head as a copy of head 0 and, after every step, averages the heads
+    again: they stay copies by force (the control of notebook 6's symmetry experiment).
+    num_layers=2 trains TwoLayerAttentionModels instead (two attention layers with residual connections).
+    test: a Task of new examples; its accuracy is measured every ``test_every`` steps (``result.test_curve``).
+    frozen: names of parameters (or of modules, e.g. ``"attn.out_proj"``) kept at their starting values: the
+    control "what if this part never learned?" (e.g. a W_O frozen at its random start).
 
     The models are stacked along a new first dimension and trained as one batch (torch.func.vmap): each model
     keeps its own weights, loss and Adam state (Adam works weight by weight), so every result equals the one
