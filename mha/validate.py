@@ -7,7 +7,9 @@ This module is the package's bottom layer: it imports nothing from the package.
 
 from __future__ import annotations
 
-__all__ = ["check_positive_int", "check_probability", "check_divisible", "valid_head_counts"]
+import math
+
+__all__ = ["check_positive_int", "check_probability", "check_divisible", "head_count_message", "valid_head_counts"]
 
 
 def check_positive_int(name: str, value, low: int = 1, high: int | None = None) -> int:
@@ -41,16 +43,26 @@ def valid_head_counts(d_model: int) -> list[int]:
     return [h for h in range(1, d_model + 1) if d_model % h == 0]
 
 
-def check_divisible(d_model: int, num_heads: int) -> None:
-    """Raise a ValueError listing the head counts and widths that would work unless num_heads divides d_model."""
-    if d_model % num_heads == 0:
-        return
-    heads = ", ".join(str(h) for h in valid_head_counts(d_model))
-    lower = (d_model // num_heads) * num_heads
-    upper = lower + num_heads
-    widths = f"{lower} or {upper}" if lower > 0 else f"{upper}"
-    raise ValueError(
-        f"d_model={d_model} is not divisible by num_heads={num_heads}: every head needs the same "
-        f"width d_k = d_model / num_heads. With d_model={d_model}, num_heads can be {heads}; "
-        f"with num_heads={num_heads}, d_model could be {widths}."
+def head_count_message(d_model: int, num_heads: int, d_model_step: int = 1) -> str:
+    """Why d_model cannot be cut into num_heads heads, with the nearest head counts and widths that would work.
+
+    d_model_step: suggest only multiples of it for d_model (an explorer's slider step).
+    """
+    heads = valid_head_counts(d_model)
+    below = [h for h in heads if h < num_heads]
+    above = [h for h in heads if h > num_heads]
+    near_heads = " or ".join(str(h) for h in (below[-1:] + above[:1]))
+    unit = math.lcm(num_heads, d_model_step)  # a d_model both num_heads and the step allow
+    lower = d_model // unit * unit
+    near_widths = " or ".join(str(d) for d in (lower, lower + unit) if d > 0)
+    return (
+        f"d_model={d_model} is not divisible by num_heads={num_heads}: it cannot be cut into {num_heads} heads of "
+        f"the same width d_k = d_model / num_heads ({d_model} / {num_heads} = {d_model / num_heads:.4g}). "
+        f"Try num_heads = {near_heads}, or keep {num_heads} heads with d_model = {near_widths}."
     )
+
+
+def check_divisible(d_model: int, num_heads: int, d_model_step: int = 1) -> None:
+    """Raise a ValueError (``head_count_message``) unless num_heads divides d_model: the one check of this rule."""
+    if d_model % num_heads:
+        raise ValueError(head_count_message(d_model, num_heads, d_model_step))

@@ -10,6 +10,7 @@ import torch
 import mha
 from mha import train, viz
 from mha import widgets as W
+from mha.validate import head_count_message
 
 
 def heatmaps(fig):
@@ -59,10 +60,10 @@ def quick_training(monkeypatch):
 
 
 def test_head_count_message_names_the_nearest_valid_choices():
-    msg = W.head_count_message(60, 8)
+    msg = head_count_message(60, 8)
     assert "60 / 8 = 7.5" in msg and "num_heads = 6 or 10" in msg and "d_model = 56 or 64" in msg
-    assert "d_model = 63 or 70" in W.head_count_message(64, 7, d_model_step=1)
-    assert "d_model = 56 or 84" in W.head_count_message(60, 7, d_model_step=4)  # multiples of 7 on a step-4 slider
+    assert "d_model = 63 or 70" in head_count_message(64, 7, d_model_step=1)
+    assert "d_model = 56 or 84" in head_count_message(60, 7, d_model_step=4)  # multiples of 7 on a step-4 slider
 
 
 # ---------------------------------------------------------------- 1. shapes

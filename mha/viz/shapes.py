@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mha.attention import attention_flops
-from mha.validate import check_positive_int
+from mha.validate import check_divisible, check_positive_int
 from mha.viz.palette import head_colour, head_colourscale
 from mha.viz.parts import FigureParts, parts_figure
 from mha.viz.render import rounded
@@ -49,8 +49,7 @@ def split_heads_figure(x, per_head, num_heads: int, title: str = "Where each num
     if x.ndim != 2:
         raise ValueError(f"x must have shape (T, d_model), got {x.shape}")
     T, d_model = x.shape
-    if d_model % num_heads:
-        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+    check_divisible(d_model, num_heads)
     d_k = d_model // num_heads
     if per_head.shape != (num_heads, T, d_k):
         raise ValueError(f"per_head must have shape (num_heads, T, d_k) = {(num_heads, T, d_k)}, got {per_head.shape}")

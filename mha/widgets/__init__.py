@@ -21,7 +21,7 @@ embeddings of random heads from ``mha.data``, the trained toy models and their s
 """
 
 from mha.data import EXAMPLE_SENTENCE
-from mha.widgets.base import NOT_STARTED_HTML, TRAINING, SettingError, head_count_message
+from mha.widgets.base import NOT_STARTED_HTML, TRAINING, SettingError
 from mha.widgets.head_explorer import HeadExplorer
 from mha.widgets.shape_explorer import ShapeExplorer
 from mha.widgets.train_explorer import TrainExplorer
@@ -34,5 +34,4 @@ __all__ = [
     "ShapeExplorer",
     "TRAINING",
     "TrainExplorer",
-    "head_count_message",
 ]

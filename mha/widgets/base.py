@@ -6,14 +6,13 @@ training settings.
 from __future__ import annotations
 
 import html
-import math
 import operator
 import time
 
 import ipywidgets as widgets
 
 from mha import train, viz
-from mha.validate import check_positive_int, valid_head_counts
+from mha.validate import check_divisible, check_positive_int
 from mha.widgets import figure_pane
 
 __all__ = [
@@ -21,7 +20,6 @@ __all__ = [
     "NOT_STARTED_HTML",
     "Explorer",
     "SettingError",
-    "head_count_message",
     "int_setting",
     "slider",
     "train_with_progress",
@@ -42,25 +40,6 @@ NOT_STARTED_HTML = (
 BUSY_CLASS = figure_pane.BUSY_CLASS
 BUSY_STYLE = f"<style>.{BUSY_CLASS} {{ opacity: 0.45; }}</style>"
 BUSY_PAINT_S = 0.025
-
-
-def head_count_message(d_model: int, num_heads: int, d_model_step: int = 1) -> str:
-    """A friendly explanation of why d_model cannot be cut into num_heads heads, with the nearest valid choices.
-
-    d_model_step: the d_model slider's step; the d_model values suggested are multiples of it.
-    """
-    heads = valid_head_counts(d_model)
-    below = [h for h in heads if h < num_heads]
-    above = [h for h in heads if h > num_heads]
-    near_heads = " or ".join(str(h) for h in (below[-1:] + above[:1]))
-    unit = math.lcm(num_heads, d_model_step)  # a d_model both the slider and num_heads allow
-    lower = d_model // unit * unit
-    near_widths = " or ".join(str(d) for d in (lower, lower + unit) if d > 0)
-    return (
-        f"d_model = {d_model} cannot be cut into {num_heads} heads of equal width: {d_model} / {num_heads} = "
-        f"{d_model / num_heads:.4g} is not a whole number. Try num_heads = {near_heads}, or keep {num_heads} heads "
-        f"with d_model = {near_widths}."
-    )
 
 
 class SettingError(ValueError):
@@ -125,8 +104,10 @@ class Explorer:
 
     def _check_divisible(self, d_model: int, num_heads: int) -> None:
         """A SettingError naming the nearest valid choices unless num_heads divides d_model."""
-        if d_model % num_heads:
-            raise SettingError(head_count_message(d_model, num_heads, self.controls["d_model"].step))
+        try:
+            check_divisible(d_model, num_heads, self.controls["d_model"].step)
+        except ValueError as error:
+            raise SettingError(str(error)) from None
 
     @property
     def figure(self):
