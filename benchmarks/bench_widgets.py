@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from mha import train
+from mha import explorers
 from mha import widgets as W
 
 TARGETS = {
@@ -63,11 +63,11 @@ def median_update(explorer, settings: list[dict], repeats: int) -> float:
 
 
 def median_training_run(runs: int) -> float:
-    """The median time of a training run of TrainExplorer (d_model 16, ``train.EXPLORER_SETTINGS``' steps and task)."""
+    """The median time of a training run of TrainExplorer (d_model 16, the explorers' steps and task)."""
     explorer = W.TrainExplorer(num_heads=1)  # warms up imports and the task
     times = []
     for i, h in enumerate([2, 4, 8, 1, 2, 4][:runs]):
-        train.forget_trained_models()  # a fresh run, not a remembered one
+        explorers.forget_trained_models()  # a fresh run, not a remembered one
         start = time.perf_counter()
         explorer.set(num_heads=h, seed=i + 1)
         times.append(time.perf_counter() - start)

@@ -5,62 +5,62 @@ import dataclasses
 import pytest
 import torch
 
-from mha import train
+from mha import explorers, train
 
 
 @pytest.fixture
 def fresh():
     """No remembered models before or after a test."""
-    train.forget_trained_models()
+    explorers.forget_trained_models()
     yield
-    train.forget_trained_models()
+    explorers.forget_trained_models()
 
 
 def test_explorer_settings_are_one_frozen_place():
-    s = train.EXPLORER_SETTINGS
+    s = explorers.EXPLORER_SETTINGS
     assert (s.steps, s.seed, s.lr, s.num_examples, s.train_seed, s.test_seed) == (60, 2, 0.02, 512, 0, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.steps = 10
 
 
 def test_explorer_task_train_and_test_are_different_sentences_made_once():
-    task, test = train.explorer_task("train"), train.explorer_task("test")
+    task, test = explorers.explorer_task("train"), explorers.explorer_task("test")
     assert task.ids.shape == test.ids.shape == (512, 11) and task.vocab == test.vocab
     assert task.sentences != test.sentences
-    assert train.explorer_task() is task  # made once, then reused
+    assert explorers.explorer_task() is task  # made once, then reused
     with pytest.raises(ValueError, match='split must be "train" or "test"'):
-        train.explorer_task("valid")
+        explorers.explorer_task("valid")
 
 
 def test_trained_model_is_trained_once_then_remembered(fresh):
     steps_seen = []
-    assert not train.is_trained(2, 8, 3, 0)
-    result = train.trained_model(2, 8, steps=3, seed=0, callback=lambda step, loss: steps_seen.append(step))
-    assert steps_seen == [0, 1, 2] and len(result.losses) == 3 and result.lr == train.EXPLORER_SETTINGS.lr
-    assert train.is_trained(2, 8, 3, 0)
-    assert train.trained_model(2, 8, steps=3, seed=0, callback=lambda step, loss: steps_seen.append(step)) is result
+    assert not explorers.is_trained(2, 8, 3, 0)
+    result = explorers.trained_model(2, 8, steps=3, seed=0, callback=lambda step, loss: steps_seen.append(step))
+    assert steps_seen == [0, 1, 2] and len(result.losses) == 3 and result.lr == explorers.EXPLORER_SETTINGS.lr
+    assert explorers.is_trained(2, 8, 3, 0)
+    assert explorers.trained_model(2, 8, steps=3, seed=0, callback=lambda step, loss: steps_seen.append(step)) is result
     assert steps_seen == [0, 1, 2]  # the remembered model: no training, no callback
-    logits, weights = result.model(train.explorer_task().ids[:5])
+    logits, weights = result.model(explorers.explorer_task().ids[:5])
     assert logits.shape == (5, 11, 36) and weights.shape == (5, 2, 11, 11)
-    train.forget_trained_models()
-    assert not train.is_trained(2, 8, 3, 0)
-    again = train.trained_model(2, 8, steps=3, seed=0)
+    explorers.forget_trained_models()
+    assert not explorers.is_trained(2, 8, 3, 0)
+    again = explorers.trained_model(2, 8, steps=3, seed=0)
     assert again is not result and again.losses == result.losses  # seeded: the same run again
 
 
 def test_trained_model_bad_input_says_what_is_wrong(fresh):
     with pytest.raises(ValueError, match="not divisible"):
-        train.trained_model(3, 8, steps=2)
+        explorers.trained_model(3, 8, steps=2)
     with pytest.raises(TypeError, match="steps must be a positive int"):
-        train.trained_model(2, 8, steps=2.5)
-    assert not train.is_trained(3, 8, 2, train.EXPLORER_SETTINGS.seed)
+        explorers.trained_model(2, 8, steps=2.5)
+    assert not explorers.is_trained(3, 8, 2, explorers.EXPLORER_SETTINGS.seed)
 
 
 @pytest.mark.parametrize("num_heads", [1, 2, 4])
 def test_head_ablation_switches_off_one_head_at_a_time(fresh, num_heads):
-    result = train.trained_model(num_heads, 8, steps=5, seed=0)
-    test = train.explorer_task("test")
-    ablation = train.head_ablation(result, test)
+    result = explorers.trained_model(num_heads, 8, steps=5, seed=0)
+    test = explorers.explorer_task("test")
+    ablation = explorers.head_ablation(result, test)
     assert list(ablation) == [f"without head {i + 1}" for i in range(num_heads)]
     for i, accuracy in enumerate(ablation.values()):
         mask = torch.ones(num_heads)

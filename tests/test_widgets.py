@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mha
-from mha import train, viz
+from mha import explorers, viz
 from mha import widgets as W
 from mha.validate import head_count_message
 
@@ -46,14 +46,14 @@ def plotly_accepts(fig):
 @pytest.fixture
 def quick_training(monkeypatch):
     """Trained toy models in a few steps, so these tests stay fast."""
-    real = train.trained_model
+    real = explorers.trained_model
 
     def quick(h, d, steps=60, seed=0, callback=None):
         return real(h, d, 4, seed, callback)
 
-    monkeypatch.setattr(train, "trained_model", quick)
+    monkeypatch.setattr(explorers, "trained_model", quick)
     yield
-    train.forget_trained_models()
+    explorers.forget_trained_models()
 
 
 # ---------------------------------------------------------------- messages
@@ -333,22 +333,22 @@ def test_train_explorer_trains_shows_heads_and_ablates():
         assert len(heatmaps(e.figure)) == 4
         plotly_accepts(e.figure)
     finally:
-        train.forget_trained_models()
+        explorers.forget_trained_models()
 
 
 def test_train_explorer_progress_follows_the_callback(monkeypatch):
     seen = []
-    real = train.trained_model
+    real = explorers.trained_model
 
     def spy(h, d, steps, seed, callback=None):
         return real(h, d, steps, seed, callback=lambda step, loss: (seen.append(step), callback(step, loss)))
 
-    monkeypatch.setattr(train, "trained_model", spy)
+    monkeypatch.setattr(explorers, "trained_model", spy)
     try:
         e = W.TrainExplorer(num_heads=1, d_model=8, steps=10).start()
         assert seen == list(range(10)) and e.progress.value == 10 and e.progress.bar_style == "success"
     finally:
-        train.forget_trained_models()
+        explorers.forget_trained_models()
 
 
 @pytest.mark.parametrize(
@@ -366,7 +366,7 @@ def test_train_explorer_bad_input_gives_a_message(bad, words):
         e.set(**bad)
         assert words in e.message and e.figure is before
     finally:
-        train.forget_trained_models()
+        explorers.forget_trained_models()
 
 
 # ---------------------------------------------------------------- the kernel-free figures
@@ -415,7 +415,7 @@ def test_static_train_figure_has_a_step_per_run():
         assert len(steps) == 2 and len(set(steps)) == 2 and buttons == []
         assert len(heatmaps(fig)) == 2  # opens on the last run, h = 2
     finally:
-        train.forget_trained_models()
+        explorers.forget_trained_models()
 
 
 # ---------------------------------------------------------------- what a learner sees in a front end
@@ -436,7 +436,7 @@ def test_train_explorer_trains_once_displayed_with_progress_from_zero(monkeypatc
         again = W.TrainExplorer(num_heads=1, d_model=8, steps=10)  # a remembered run draws at once
         assert again._parts is not None and again.progress.value == 10
     finally:
-        train.forget_trained_models()
+        explorers.forget_trained_models()
 
 
 def test_train_explorer_switches_match_the_figure_after_an_invalid_head_count():
@@ -449,7 +449,7 @@ def test_train_explorer_switches_match_the_figure_after_an_invalid_head_count():
         assert e.message == "" and e.params["num_heads"] == 2 and e.params["head_mask"] == [1, 0]
         assert e.controls["num_heads"].value == 2 and "with 1 of 2 heads on" in e.figure.layout.title.text
     finally:
-        train.forget_trained_models()
+        explorers.forget_trained_models()
 
 
 def test_head_explorer_shows_progress_while_trained_weights_train(quick_training):

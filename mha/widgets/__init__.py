@@ -21,7 +21,7 @@ embeddings of random heads from ``mha.data``, the trained toy models and their s
 """
 
 from mha.data import EXAMPLE_SENTENCE
-from mha.widgets.base import NOT_STARTED_HTML, TRAINING, SettingError
+from mha.widgets.base import NOT_STARTED_HTML, SettingError
 from mha.widgets.head_explorer import HeadExplorer
 from mha.widgets.shape_explorer import ShapeExplorer
 from mha.widgets.train_explorer import TrainExplorer
@@ -32,6 +32,5 @@ __all__ = [
     "NOT_STARTED_HTML",
     "SettingError",
     "ShapeExplorer",
-    "TRAINING",
     "TrainExplorer",
 ]

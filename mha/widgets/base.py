@@ -11,12 +11,11 @@ import time
 
 import ipywidgets as widgets
 
-from mha import train, viz
+from mha import explorers, train, viz
 from mha.validate import check_divisible, check_positive_int
 from mha.widgets import figure_pane
 
 __all__ = [
-    "TRAINING",
     "NOT_STARTED_HTML",
     "Explorer",
     "SettingError",
@@ -25,7 +24,6 @@ __all__ = [
     "train_with_progress",
 ]
 
-TRAINING = train.EXPLORER_SETTINGS  # how TrainExplorer and HeadExplorer(weights="trained") train
 
 # What a front end shows in place of an explorer whose widget it cannot show (no kernel has run the cell yet).
 NOT_STARTED_HTML = (
@@ -263,12 +261,12 @@ def slider(description: str, value: int, low: int, high: int, step: int = 1):
 
 
 def train_with_progress(progress, h, d_model, steps, seed):
-    """``train.trained_model``, with ``progress`` (an IntProgress) shown from zero while a new run trains.
+    """``explorers.trained_model``, with ``progress`` (an IntProgress) shown from zero while a new run trains.
 
     A remembered run returns at once and leaves ``progress`` as it is.
     """
-    if train.is_trained(h, d_model, steps, seed):
-        return train.trained_model(h, d_model, steps, seed)
+    if explorers.is_trained(h, d_model, steps, seed):
+        return explorers.trained_model(h, d_model, steps, seed)
     progress.max, progress.value, progress.bar_style = steps, 0, "info"
     progress.layout.display = None  # shown (HeadExplorer keeps it hidden until it trains)
 
@@ -276,6 +274,6 @@ def train_with_progress(progress, h, d_model, steps, seed):
         if (step + 1) % 5 == 0 or step + 1 == steps:
             progress.value = step + 1
 
-    result = train.trained_model(h, d_model, steps, seed, callback=moved)
+    result = explorers.trained_model(h, d_model, steps, seed, callback=moved)
     progress.value, progress.bar_style = steps, "success"
     return result

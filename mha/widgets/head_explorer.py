@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from mha import train, viz
+from mha import explorers, train, viz
 from mha.data import EXAMPLE_SENTENCE, random_heads_weights
-from mha.widgets.base import TRAINING, Explorer, SettingError, int_setting, slider, train_with_progress
+from mha.explorers import EXPLORER_SETTINGS
+from mha.widgets.base import Explorer, SettingError, int_setting, slider, train_with_progress
 
 __all__ = ["HeadExplorer"]
 
@@ -41,7 +42,12 @@ class HeadExplorer(Explorer):
         seed: int = 0,
     ):
         self.progress = widgets.IntProgress(
-            value=0, min=0, max=TRAINING.steps, description="training", bar_style="info", layout={"display": "none"}
+            value=0,
+            min=0,
+            max=EXPLORER_SETTINGS.steps,
+            description="training",
+            bar_style="info",
+            layout={"display": "none"},
         )
         super().__init__(
             sentence=sentence, num_heads=num_heads, d_model=d_model, weights=weights, token=token, seed=seed
@@ -112,7 +118,7 @@ class HeadExplorer(Explorer):
         return lower.index("it") if "it" in lower else len(tokens) - 1
 
     def _trained_weights(self, tokens, p):
-        task = train.explorer_task()
+        task = explorers.explorer_task()
         unknown = [t for t in tokens if t not in task.vocab]
         if unknown:
             raise SettingError(
@@ -121,7 +127,9 @@ class HeadExplorer(Explorer):
             )
         if len(tokens) > task.seq_len:
             raise SettingError(f"the trained toy model reads at most {task.seq_len} words, got {len(tokens)}")
-        result = train_with_progress(self.progress, p["num_heads"], p["d_model"], TRAINING.steps, TRAINING.seed)
+        result = train_with_progress(
+            self.progress, p["num_heads"], p["d_model"], EXPLORER_SETTINGS.steps, EXPLORER_SETTINGS.seed
+        )
         return train.attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
 
     def _sync_controls(self):

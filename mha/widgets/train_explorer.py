@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipywidgets as widgets
 import torch
 
-from mha import train, viz
+from mha import explorers, train, viz
 from mha.data import EXAMPLE_SENTENCE
-from mha.widgets.base import TRAINING, Explorer, SettingError, int_setting, slider, train_with_progress
+from mha.explorers import EXPLORER_SETTINGS
+from mha.widgets.base import Explorer, SettingError, int_setting, slider, train_with_progress
 
 __all__ = ["TrainExplorer"]
 
@@ -16,13 +17,13 @@ __all__ = ["TrainExplorer"]
 
 def training_figure_parts(result, heads_on=None) -> viz.FigureParts:
     """The figure of a trained toy model: loss, accuracy with heads switched off, the heads on the example sentence."""
-    task = train.explorer_task("test")  # accuracies on sentences the model has not seen
+    task = explorers.explorer_task("test")  # accuracies on sentences the model has not seen
     h = result.num_heads
     heads_on = [True] * h if heads_on is None else list(heads_on)
     tokens = EXAMPLE_SENTENCE.lower().split()
     weights = train.attention_weights(result, task.encode(tokens))[0]  # (h, T, T)
     everything = train.evaluate(result, task)
-    ablation = train.head_ablation(result, task)
+    ablation = explorers.head_ablation(result, task)
     if not all(heads_on) and sum(not on for on in heads_on) > 1:
         chosen = train.evaluate(result, task, head_mask=torch.tensor(heads_on, dtype=torch.float32))
         on = ",".join(str(i + 1) for i, b in enumerate(heads_on) if b)
@@ -47,15 +48,21 @@ class TrainExplorer(Explorer):
     setting, or switching heads, is instant.
     """
 
-    defaults = {"num_heads": 4, "d_model": 16, "head_mask": None, "steps": TRAINING.steps, "seed": TRAINING.seed}
+    defaults = {
+        "num_heads": 4,
+        "d_model": 16,
+        "head_mask": None,
+        "steps": EXPLORER_SETTINGS.steps,
+        "seed": EXPLORER_SETTINGS.seed,
+    }
 
     def __init__(
         self,
         num_heads: int = 4,
         d_model: int = 16,
         head_mask=None,
-        steps: int = TRAINING.steps,
-        seed: int = TRAINING.seed,
+        steps: int = EXPLORER_SETTINGS.steps,
+        seed: int = EXPLORER_SETTINGS.seed,
     ):
         self.progress = widgets.IntProgress(value=0, min=0, max=steps, description="training", bar_style="info")
         self._switch_box = widgets.HBox()
@@ -102,12 +109,12 @@ class TrainExplorer(Explorer):
 
     def _slow_to_draw(self, params):
         p = {**self.defaults, **params}
-        return not train.is_trained(p["num_heads"], p["d_model"], p["steps"], p["seed"])
+        return not explorers.is_trained(p["num_heads"], p["d_model"], p["steps"], p["seed"])
 
     def _train(self, h, d_model, steps, seed):
-        if train.is_trained(h, d_model, steps, seed):
+        if explorers.is_trained(h, d_model, steps, seed):
             self.progress.max, self.progress.value, self.progress.bar_style = steps, steps, "success"
-            return train.trained_model(h, d_model, steps, seed)
+            return explorers.trained_model(h, d_model, steps, seed)
         return train_with_progress(self.progress, h, d_model, steps, seed)
 
     def _draw(self, p):
@@ -159,10 +166,15 @@ class TrainExplorer(Explorer):
             self._show_message(f"Something went wrong: {err}")
 
     @staticmethod
-    def static_figure(head_counts=(1, 2, 4), d_model: int = 16, steps: int = TRAINING.steps, seed: int = TRAINING.seed):
+    def static_figure(
+        head_counts=(1, 2, 4),
+        d_model: int = 16,
+        steps: int = EXPLORER_SETTINGS.steps,
+        seed: int = EXPLORER_SETTINGS.seed,
+    ):
         """The explorer without a kernel: a slider over precomputed training runs, one per head count."""
         figures = {}
         with train.one_thread():  # tiny tensor work: one CPU thread is fastest
             for h in head_counts:
-                figures[h] = viz.parts_figure(*training_figure_parts(train.trained_model(h, d_model, steps, seed)))
+                figures[h] = viz.parts_figure(*training_figure_parts(explorers.trained_model(h, d_model, steps, seed)))
         return viz.controls_figure(figures, "num_heads", active=head_counts[-1])
