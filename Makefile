@@ -50,9 +50,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check mha tests benchmarks _ext
 	$(VENV)/bin/lint-imports --no-cache   # the package's layers, from pyproject.toml
 
+# The tests sit in folders by where they run (tests/conftest.py): unit/ and grading/ here, notebooks/ and browser/
+# in the targets below.
 test-unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_browser.py --ignore=tests/test_frontends.py --ignore=tests/test_pdf.py \
-		--ignore=tests/test_downloaded_notebook.py --ignore=tests/test_nbval_matrix.py
+	$(PY) -m pytest tests/unit tests/grading -q
 
 # Two notebooks at a time (pytest-xdist), each one whole on one worker, its cells in order, compared as strictly.
 test-notebooks: $(STAMP)
@@ -64,7 +65,7 @@ test-book: $(STAMP)
 # Every page of the freshly built book in headless Chromium (/usr/bin/chromium; skipped with the reason where
 # it is missing, a failure with MHA_REQUIRE_BROWSER=1). Screenshots: _build/screenshots/.
 test-browser: test-book
-	$(PY) -m pytest tests/test_book_browser.py -q
+	$(PY) -m pytest tests/browser/test_book_browser.py tests/browser/test_figure_pane.py -q
 
 # Classic Notebook 6.5 with Colab's widget stack (ipywidgets 7.7.1, plotly 5.24) in its own environment, for
 # make test-frontends (part of make test). widgetsnbextension is pinned to 3.6.1: with 3.6.10, ipywidgets 7's
@@ -92,17 +93,17 @@ $(CLASSIC_STAMP): pyproject.toml Makefile
 # _build/frontends/. Without Chromium it is skipped with the reason; MHA_REQUIRE_BROWSER=1 (.ci/run) makes a missing
 # Chromium or environment a failure.
 test-frontends: $(STAMP) $(CLASSIC_STAMP)
-	$(PY) -m pytest tests/test_frontends.py -q
+	$(PY) -m pytest tests/browser/test_frontends.py -q
 
 # A notebook downloaded from the book, run in a fresh venv whose setup cell installs mha
-# (tests/test_downloaded_notebook.py); MHA_REQUIRE_REGISTRY=1: an unreachable package index fails it.
+# (tests/notebooks/test_downloaded_notebook.py); MHA_REQUIRE_REGISTRY=1: an unreachable package index fails it.
 test-download: $(STAMP)
-	MHA_REQUIRE_REGISTRY=1 $(PY) -m pytest tests/test_downloaded_notebook.py -q
+	MHA_REQUIRE_REGISTRY=1 $(PY) -m pytest tests/notebooks/test_downloaded_notebook.py -q
 
 # The stored outputs under every CPU kernel PyTorch can pick (ATEN_CPU_CAPABILITY=avx512, avx2, default) with 1 and
-# 2 threads: nbval over every notebook, and the reference solutions graded (tests/test_nbval_matrix.py).
+# 2 threads: nbval over every notebook, and the reference solutions graded (tests/notebooks/test_nbval_matrix.py).
 test-matrix: $(STAMP)
-	$(PY) -m pytest tests/test_nbval_matrix.py -v
+	$(PY) -m pytest tests/notebooks/test_nbval_matrix.py -v
 
 test: lint test-unit test-notebooks test-book test-browser test-frontends
 
@@ -122,7 +123,7 @@ pdf: $(STAMP)
 
 # Builds the PDF with and without solutions and checks it; renders of its first pages: _build/pdf/pages/.
 test-pdf: test-book
-	$(PY) -m pytest tests/test_pdf.py -q
+	$(PY) -m pytest tests/browser/test_pdf.py -q
 
 test-gpu: $(STAMP)
 	@$(PY) -c "import torch, sys; torch.cuda.is_available() or sys.exit('make test-gpu needs a CUDA device, and PyTorch sees none here')"

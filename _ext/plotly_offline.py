@@ -14,7 +14,8 @@ theme's light or dark mode, also when the reader switches it, and gives its slid
 
 Pages without a figure load no plotly.js at all. The bundle is plotly.js's "cartesian" partial bundle (scatter,
 bar, heatmap, sliders and menus: all the course draws), a third of the full one; it is kept in ``_ext/static``
-with its licence, and ``tests/test_book_assets.py`` checks that its version is the one plotly.py writes figures for.
+with its licence, and ``tests/unit/test_book_assets.py`` checks that its version is the one plotly.py writes
+figures for.
 """
 
 import re

@@ -288,7 +288,7 @@ def train_many(
 
     The models are stacked along a new first dimension and trained as one batch (torch.func.vmap): each model
     keeps its own weights, loss and Adam state (Adam works weight by weight), so every result equals the one
-    ``train`` gives for its seed (tests/test_train.py checks it), in less time. callback(step, losses) gets
+    ``train`` gives for its seed (tests/unit/test_train.py checks it), in less time. callback(step, losses) gets
     one loss per seed. watch(step, models) is called after every step with the S models holding their weights
     of that moment (for experiments that follow the weights as they train).
     """

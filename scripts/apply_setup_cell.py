@@ -1,4 +1,4 @@
-"""Write the canonical setup cell (tests/test_setup_cell.py: SETUP_CELL) into every notebooks/NN_*.ipynb.
+"""Write the canonical setup cell (tests/unit/test_setup_cell.py: SETUP_CELL) into every notebooks/NN_*.ipynb.
 
     python scripts/apply_setup_cell.py [FOLDER]     # FOLDER: notebooks/ by default
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def canonical_setup_cell() -> str:
-    spec = importlib.util.spec_from_file_location("test_setup_cell", ROOT / "tests" / "test_setup_cell.py")
+    spec = importlib.util.spec_from_file_location("test_setup_cell", ROOT / "tests" / "unit" / "test_setup_cell.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.SETUP_CELL

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import os
 import re
 import sys
 import threading
@@ -33,7 +34,7 @@ from benchmarks.bench_book import toc_pages  # noqa: E402  (the book's pages in 
 
 BOOK = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "pdf" / "book.pdf"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("MHA_CHROMIUM", "/usr/bin/chromium")  # Debian's, never a downloaded browser
 TIMEOUT_MS = 120_000
 MARGIN_MM = 14
 PRINT_WIDTH_PX = round((210 - 2 * MARGIN_MM) / 25.4 * 96)  # A4's width less the margins, in CSS pixels

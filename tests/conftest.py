@@ -1,5 +1,14 @@
-"""Fixtures shared by the training tests (tests/test_train.py, tests/test_experiments.py) and by the tests that
-drive headless Chromium (tests/test_frontends.py, tests/test_figure_pane.py)."""
+"""What the tests share: the small training fixtures, and one way to reach Chromium.
+
+The tests sit in folders by where they run: ``unit/`` (the package, the exercises' checks, the widgets in a kernel),
+``grading/`` (the instructor's commands on real submissions), ``notebooks/`` (nbval under every CPU kernel, a
+notebook downloaded from the book) and ``browser/`` (the built book, the front ends and the PDF in headless
+Chromium). The Makefile selects them by folder.
+
+Chromium is Debian's (``/usr/bin/chromium``, or ``MHA_CHROMIUM``), never a downloaded browser. A test that cannot
+run for want of something outside Python calls ``skip_or_fail``: skipped with the reason, or failed where the
+environment variable that requires it is set (``.ci/run`` sets ``MHA_REQUIRE_BROWSER=1``).
+"""
 
 import os
 from pathlib import Path
@@ -8,6 +17,38 @@ import pytest
 
 from mha import data
 from mha.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("MHA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def skip_or_fail(reason: str, required_by: str = "MHA_REQUIRE_BROWSER"):
+    """Skip the test with ``reason``, or fail it where the environment variable ``required_by`` is set (not 0)."""
+    if os.environ.get(required_by, "") not in ("", "0"):
+        pytest.fail(f"{reason} ({required_by} is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Playwright; skipped (or failed, see ``skip_or_fail``) where either is missing."""
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MHA_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the python package playwright is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -20,28 +61,3 @@ def task():
 def trained(task):
     """Two heads trained 100 steps on ``task`` (seed 0)."""
     return train(task, num_heads=2, d_model=16, steps=100, seed=0)
-
-
-CHROMIUM = Path(os.environ.get("MHA_CHROMIUM", "/usr/bin/chromium"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium driven by Playwright (never a downloaded browser). Skipped with the reason where either is
-    missing; ``MHA_REQUIRE_BROWSER=1`` (``.ci/run``) makes that a failure."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("Playwright is not installed (make setup installs it)")
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def _skip_or_fail(reason: str):
-    if os.environ.get("MHA_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)

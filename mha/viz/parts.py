@@ -2,7 +2,7 @@
 
 The explorers redraw on every move of a slider. plotly's checking of every property of a go.Figure would take
 most of a second, so their figures are built as a ``FigureParts`` pair (data, layout) of plain dicts and
-lists, and wrapped, unchecked, by ``parts_figure`` when a go.Figure is wanted. tests/test_widgets.py checks
+lists, and wrapped, unchecked, by ``parts_figure`` when a go.Figure is wanted. tests/unit/test_widgets.py checks
 that plotly accepts every one of them.
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.offline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "_ext"))
 
 import figure_text  # noqa: E402

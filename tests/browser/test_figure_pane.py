@@ -1,6 +1,6 @@
 """The figure pane's view (``mha.widgets.figure_pane._ESM``) in headless Chromium, driven by a stand-in for the
 widget model: what it draws, how it loads plotly.js, how it dims, and what it does with figures that arrive while
-it draws. tests/test_frontends.py runs it for real, in JupyterLab and Notebook 7 with a kernel.
+it draws. tests/browser/test_frontends.py runs it for real, in JupyterLab and Notebook 7 with a kernel.
 
 Chromium comes from the ``browser`` fixture of tests/conftest.py (skipped with the reason where it is missing,
 a failure with ``MHA_REQUIRE_BROWSER=1``).

@@ -17,7 +17,7 @@ Front ends: JupyterLab 4 and Notebook 7 from the course's environment (.venv), a
 ipywidgets 7.7.1 and plotly 5.24 (Colab's widget stack) from .venv-classic (``make classic-env``), which is skipped
 with the reason where it is missing. Chromium: /usr/bin/chromium (never downloaded); without it or playwright the
 test is skipped, a failure with MHA_REQUIRE_BROWSER=1. Latencies go to _build/frontends/latencies.json and
-screenshots to _build/frontends/; ``python tests/test_frontends.py`` prints the latencies.
+screenshots to _build/frontends/; ``python tests/browser/test_frontends.py`` prints the latencies.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, skip_or_fail  # tests/conftest.py
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "_build" / "frontends"
 NOTEBOOKS = {
     "03": ROOT / "notebooks" / "03_panel_of_experts.ipynb",
@@ -56,12 +56,6 @@ COURSE_WORDS = ("plotly", "Plotly", "mha", "widget", "Widget", "model not found"
 def _log(*words):
     """Progress on stderr (pytest shows it for a failing test; the script prints it as it goes)."""
     print(time.strftime("%H:%M:%S"), *words, file=sys.stderr, flush=True)
-
-
-def _skip_or_fail(reason: str):
-    if os.environ.get("MHA_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -676,7 +670,7 @@ def test_colab_explorer_outputs_draw_in_a_page_of_their_own(browser, tmp_path):
 @pytest.mark.parametrize("kind", list(ENVS))
 def test_front_end(kind, browser, tmp_path):
     if not (ENVS[kind] / "bin" / "jupyter-notebook").exists():
-        _skip_or_fail(f"{ENVS[kind]} has no Jupyter Notebook: make classic-env builds it")
+        skip_or_fail(f"{ENVS[kind]} has no Jupyter Notebook: make classic-env builds it")
     OUT.mkdir(parents=True, exist_ok=True)
     results = check_front_end(kind, tmp_path, browser)
     (OUT / f"latencies-{kind}.json").write_text(json.dumps(results, indent=1))

@@ -32,26 +32,12 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 import yaml
+from conftest import skip_or_fail  # tests/conftest.py
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOOK = (ROOT / os.environ.get("MHA_BOOK_HTML", "_build/html")).resolve()
 SCREENSHOTS = BOOK.parent / "screenshots"
-CHROMIUM = os.environ.get("MHA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-REQUIRED = os.environ.get("MHA_REQUIRE_BROWSER", "") not in ("", "0")
 TIMEOUT_MS = 60_000  # a busy 2-core machine can take many seconds to load and draw a page of figures
-
-
-def _skip_or_fail(reason: str):
-    if REQUIRED:
-        pytest.fail(f"{reason} (MHA_REQUIRE_BROWSER is set, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def _pages() -> list[str]:
@@ -82,27 +68,13 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def server():
     """The built book on http://127.0.0.1:<free port>/, served from a thread."""
     if not PAGES:
-        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+        skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(BOOK)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        _skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MHA_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("the python package playwright is not installed (pip install -r requirements.txt)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 class PageLog:
@@ -696,7 +668,7 @@ def test_pages_paint_fast_on_a_slow_connection(browser):
     connection (best of two cold loads, so that one stall of a busy machine does not count), pages without a figure
     request no plotly.js, and every figure is drawn. The same measurement as ``benchmarks/bench_book.py``."""
     if not PAGES:
-        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+        skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
     sys.path.insert(0, str(ROOT))
     from benchmarks import bench_book
 
@@ -743,7 +715,7 @@ NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("notebooks/")]
 def test_launch_buttons(rel):
     """Every notebook page has Colab and Binder buttons that open that notebook from the repository's URL."""
     if not NOTEBOOK_PAGES:
-        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+        skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
     html = (BOOK / rel).read_text(encoding="utf-8")
     notebook = rel.removesuffix(".html") + ".ipynb"
     assert (ROOT / notebook).is_file(), f"{rel} has no notebook {notebook} in the repository"
@@ -758,7 +730,7 @@ def test_launch_buttons(rel):
 def test_mathjax_is_served_by_the_book():
     """No page loads MathJax (or anything else) from a CDN: the script is in _static/."""
     if not PAGES:
-        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+        skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
     for rel in PAGES:
         html = (BOOK / rel).read_text(encoding="utf-8")
         remote = re.findall(r'<script[^>]+src="(https?://[^"]+)"', html)
@@ -782,7 +754,7 @@ def _axe_script() -> str:
     try:
         from axe_playwright_python.sync_playwright import Axe
     except ImportError:
-        _skip_or_fail("the python package axe-playwright-python is not installed (pip install -r requirements.txt)")
+        skip_or_fail("the python package axe-playwright-python is not installed (pip install -r requirements.txt)")
     return Axe().axe_script
 
 

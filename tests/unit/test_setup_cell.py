@@ -4,7 +4,7 @@ The setup cell is what makes a notebook run wherever it is opened: where `mha` c
 notebook downloaded alone from the book into a fresh environment) it installs the course's `mha` package from the
 repository named in `_config.yml` (the one place that holds the URL; the launch buttons use it too) at a pinned
 ref; `mha` asks for torch, numpy, plotly and ipywidgets only as lower bounds, so Colab's stay as they are (see
-tests/test_install.py). Where `mha` is importable (this repository's environment) it prints nothing.
+tests/unit/test_install.py). Where `mha` is importable (this repository's environment) it prints nothing.
 `scripts/apply_setup_cell.py` writes this cell into every notebook.
 """
 
@@ -17,7 +17,7 @@ import yaml
 
 import mha
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 REPOSITORY_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
@@ -66,7 +66,7 @@ def test_first_code_cell_is_the_canonical_setup_cell(path):
         f"{path.name}: the setup cell installs from {urls}, _config.yml has {REPOSITORY_URL}"
     )
     assert cell.source == SETUP_CELL, (
-        f"{path.name}: the first code cell differs from the canonical setup cell (tests/test_setup_cell.py).\n"
+        f"{path.name}: the first code cell differs from the canonical setup cell (tests/unit/test_setup_cell.py).\n"
         f"--- expected\n{SETUP_CELL}\n--- found\n{cell.source}"
     )
     assert not cell.get("outputs"), f"{path.name}: the setup cell must print nothing, it has outputs"

@@ -91,7 +91,7 @@ def test_matmul_tflops_is_positive():
 
 
 def test_cli_sweep_table_and_check(capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds benchmarks/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root holds benchmarks/
     from benchmarks import bench_attention
 
     rows = benchmark.run_benchmark([(1, T, 8, 2) for T in (4, 8)], passes=("fwd",), repeats=1, warmup=0)

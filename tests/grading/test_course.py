@@ -306,7 +306,7 @@ def test_gradescope_zip_grades_like_the_local_grader(tmp_path, capsys):
     import sys
     import zipfile
 
-    assert course.main(["gradescope", str(tmp_path / "autograder.zip"), "--notebook", "8", "--cell-timeout", "30"]) == 0
+    assert course.main(["gradescope", str(tmp_path / "autograder.zip"), "--notebook", "9", "--cell-timeout", "30"]) == 0
     with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
         names = set(z.namelist())
         assert {"setup.sh", "run_autograder", "requirements.txt", "package/mha/grading.py"} <= names
@@ -352,7 +352,7 @@ def test_classroom_template(tmp_path, capsys):
 
     yaml = pytest.importorskip("yaml")
     out = tmp_path / "template"
-    assert course.main(["classroom", str(out), "--notebook", "8"]) == 0
+    assert course.main(["classroom", str(out), "--notebook", "9"]) == 0
     student = nbformat.read(out / "09_whats_next.ipynb", as_version=4)
     assert student.metadata["mha_course"]["version"] == "student"
     steps = yaml.safe_load((out / ".github" / "workflows" / "classroom.yml").read_text())["jobs"]["grade"]["steps"]

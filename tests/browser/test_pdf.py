@@ -21,18 +21,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, skip_or_fail  # tests/conftest.py
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOOK = (ROOT / os.environ.get("MHA_BOOK_HTML", "_build/html")).resolve()
-CHROMIUM = "/usr/bin/chromium"
-REQUIRED = os.environ.get("MHA_REQUIRE_BROWSER", "") not in ("", "0")
 sys.path.insert(0, str(ROOT / "scripts"))
-
-
-def _skip_or_fail(reason: str):
-    if REQUIRED:
-        pytest.fail(f"{reason} (MHA_REQUIRE_BROWSER is set, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def _squash(text: str) -> str:
@@ -44,16 +37,16 @@ def _squash(text: str) -> str:
 @pytest.fixture(scope="module")
 def pdfs(tmp_path_factory):
     if not (BOOK / "index.html").is_file():
-        _skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
+        skip_or_fail(f"the book is not built at {BOOK} (run `make book`, or set MHA_BOOK_HTML)")
     if not Path(CHROMIUM).is_file():
-        _skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MHA_CHROMIUM)")
     if shutil.which("pdftoppm") is None:
-        _skip_or_fail("no pdftoppm (apt-get install poppler-utils)")
+        skip_or_fail("no pdftoppm (apt-get install poppler-utils)")
     try:
         import playwright  # noqa: F401
         import pypdf  # noqa: F401
     except ImportError as e:
-        _skip_or_fail(f"{e.name} is not installed (pip install -r requirements.txt)")
+        skip_or_fail(f"{e.name} is not installed (pip install -r requirements.txt)")
     import build_pdf
 
     out = tmp_path_factory.mktemp("pdf")

@@ -2,7 +2,7 @@
 
 A learner presses a page's download button, gets the notebook file alone, and opens it where torch, numpy, plotly,
 ipywidgets and a Jupyter kernel are installed but the course's package is not. The notebook's setup cell (the
-canonical one, tests/test_setup_cell.py) must then install `mha` itself with
+canonical one, tests/unit/test_setup_cell.py) must then install `mha` itself with
 ``%pip install "mha @ git+<repository.url>@v<version>"`` and every cell must run. This test does exactly that:
 
 - the notebook is the file the download button serves: the built book's ``_build/html/_sources/notebooks/<name>``
@@ -41,10 +41,11 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from conftest import skip_or_fail  # tests/conftest.py
 
 import mha
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 TAG = f"v{mha.__version__}"
 BUILT_SOURCES = ROOT / "_build" / "html" / "_sources" / "notebooks"
@@ -83,12 +84,6 @@ nbformat.write(nb, executed)
 text = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream" and o.name == "stdout")
 print(text.strip().splitlines()[-1] if text.strip() else json.dumps({"probe_outputs": probe.outputs}))
 """
-
-
-def _skip_or_fail(reason: str):
-    if os.environ.get("MHA_REQUIRE_REGISTRY") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def _run(args, env=None, timeout=INSTALL_TIMEOUT_S, cwd=None):
@@ -144,7 +139,7 @@ def learner(tmp_path_factory, times):
     clone of the repository's URL to a local repository of the package tagged like the release."""
     git = shutil.which("git")
     if git is None:
-        _skip_or_fail("git is not installed: the setup cell installs mha with git")
+        skip_or_fail("git is not installed: the setup cell installs mha with git", required_by="MHA_REQUIRE_REGISTRY")
     tmp = tmp_path_factory.mktemp("downloaded")
 
     # The repository as GitHub would serve it at the release tag: the package's files from this checkout.
@@ -191,9 +186,10 @@ def learner(tmp_path_factory, times):
     start = time.perf_counter()
     result = _run([python, "-m", "pip", "install", "-q", *LEARNER_PACKAGES], env=env)
     if result.returncode != 0:
-        _skip_or_fail(
+        skip_or_fail(
             f"could not install a learner's packages ({' '.join(LEARNER_PACKAGES)}) into a fresh environment; "
-            f"is the package registry reachable?\n{_tail(result)}"
+            f"is the package registry reachable?\n{_tail(result)}",
+            required_by="MHA_REQUIRE_REGISTRY",
         )
     times["learner_packages_s"] = round(time.perf_counter() - start, 1)
     versions = _run(

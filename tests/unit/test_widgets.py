@@ -474,7 +474,7 @@ def test_figure_html_loads_plotly_where_the_page_has_none(tmp_path, monkeypatch)
     version = render.plotlyjs_version()
     assert f'"{version}");' in html and "nbextensions/mha/plotly-" in html
     assert "if (w.Plotly) { draw(); return; }" in html  # where Plotly is there (the book), it draws at once
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "_ext"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "_ext"))
     import plotly_offline
 
     deferred = plotly_offline.defer_figures(html, "plotly.js")
