@@ -44,7 +44,8 @@ def depth_similarity_figure(
     depths,
     curves: dict,
     title: str = "How alike the tokens become through a stack of random attention blocks",
-    y_title: str = "cosine similarity between two tokens' vectors",
+    y_title: str = "cosine similarity of two different tokens' vectors",
+    x_title: str = "number of layers (depth)",
 ) -> go.Figure:
     """One line per kind of stack: the mean over seeds against the depth, with a band of ± one standard deviation.
 
@@ -75,9 +76,11 @@ def depth_similarity_figure(
             mode="lines+markers",
             line=dict(color=colour),
             legendgroup=name,
-            hovertemplate="%{x} blocks: %{y:.3f}<extra>" + name + "</extra>",
+            hovertemplate="%{x} layers: %{y:.3f}<extra>" + name + "</extra>",
         )
-    fig.update_layout(title=title, height=440, margin=dict(l=70, r=20, t=60, b=50), legend=dict(x=0.01, y=0.01))
-    fig.update_xaxes(title="number of blocks (depth)", tickvals=depths)
+    fig.update_layout(
+        title=title, height=440, margin=dict(l=70, r=20, t=60, b=50), legend=dict(x=0.98, y=0.5, xanchor="right")
+    )
+    fig.update_xaxes(title=x_title, tickvals=depths)
     fig.update_yaxes(title=y_title, range=[-0.05, 1.05])
     return fig
