@@ -129,7 +129,8 @@ def w_o_blocks_figure(w_o, num_heads: int, title: str = "W_O, one block of colum
 
 
 def timing_figure(rows, pass_: str = "fwd", title: str = "Time per call as the sequence grows") -> go.Figure:
-    """Lines of median time (ms) against sequence length T, one per variant, from ``mha.benchmark`` rows."""
+    """Lines of time per call (ms) against sequence length T, one per variant, from ``mha.benchmark`` rows (whatever
+    statistic the benchmark kept: the median or the fastest run)."""
     rows = [r for r in rows if r["pass"] == pass_]
     if not rows:
         raise ValueError(f"no rows with pass={pass_!r}")
@@ -141,7 +142,7 @@ def timing_figure(rows, pass_: str = "fwd", title: str = "Time per call as the s
         )
     fig.update_layout(title=f"{title} ({pass_})", height=420, margin=dict(l=70, r=20, t=60, b=50))
     fig.update_xaxes(title="sequence length T (tokens)", type="log")
-    fig.update_yaxes(title="median time per call (ms)", type="log")
+    fig.update_yaxes(title="time per call (ms)", type="log")
     return fig
 
 
