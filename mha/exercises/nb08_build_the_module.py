@@ -1,6 +1,6 @@
-"""Notebook 8, build the module: the checks of exercises 08.1 (the batched module's forward), 08.2 (a padding mask
-from lengths), 08.3 (the shapes of cross-attention), 08.4 (dropout only in training) and 08.5 (the weight mapping
-into torch.nn.MultiheadAttention).
+"""Notebook 8, build the module: the checks of exercises 08.1 (one mask from a mask and a padding mask), 08.2 (a
+padding mask from lengths), 08.3 (the shapes of cross-attention), 08.4 (dropout only in training) and 08.5 (the
+weight mapping into torch.nn.MultiheadAttention).
 
 Every learner's function takes and returns plain tensors, numbers and dicts, so the grader can replay the checks.
 """
@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from mha.attention import MultiHeadAttention, padding_mask, split_heads
+from mha.attention import MultiHeadAttention, padding_mask
 from mha.exercises.engine import (
     CheckResult,
     Exercise,
@@ -28,103 +28,70 @@ from mha.exercises.engine import (
 )
 
 __all__ = [
-    "check_batched_forward",
+    "check_combine_masks",
     "check_padding_mask",
     "check_cross_attention_shapes",
     "check_attention_dropout",
     "check_torch_mha_weights",
 ]  # the checks the notebook calls
 
-# ---------------------------------------------------------------- 08.1 the batched module's forward
+# ---------------------------------------------------------------- 08.1 one mask from a mask and a padding mask
 
 
-def _forward_variant(x, W, b, W_o, b_o, h, *, scale="d_k", dim=-1, split="ok", order="qkv", w_o_t=True, bias=True):
-    """Multi-head self-attention from stacked weights, with switches that reproduce the usual mistakes."""
-    B, T, d_model = x.shape
-    d_k = d_model // h
-    qkv = x @ W.T + (b if bias else 0)  # (B, T, 3 d_model)
-    parts = dict(zip(order, qkv.split(d_model, dim=-1)))
-    q, k, v = parts["q"], parts["k"], parts["v"]
-    if split in ("no_transpose", "no_transpose_in"):
-        q, k, v = (t.reshape(B, h, T, d_k) for t in (q, k, v))
-    else:
-        q, k, v = (split_heads(t, h) for t in (q, k, v))
-    s = {"d_k": math.sqrt(d_k), "d_model": math.sqrt(d_model), "none": 1.0}[scale]
-    weights = torch.softmax(q @ k.transpose(-2, -1) / s, dim=dim)
-    z = weights @ v
-    z = z.transpose(1, 2).reshape(B, T, d_model) if split != "no_transpose" else z.reshape(B, T, d_model)
-    if w_o_t is None:
-        return z
-    return z @ (W_o.T if w_o_t else W_o) + (b_o if bias else 0)
-
-
-def check_batched_forward(batched_forward) -> CheckResult:
-    """Exercise 08.1: batched_forward(x, qkv_weight, qkv_bias, out_weight, out_bias, num_heads) -> (B, T, d_model),
-    the output of mha.MultiHeadAttention holding these weights (self-attention, no mask)."""
+def check_combine_masks(combine_masks) -> CheckResult:
+    """Exercise 08.1: combine_masks(mask (T, T) bool, padding_mask (B, T) bool) -> (B, 1, T, T) bool, True where
+    query t of sequence b may attend to key s: mask[t, s] and padding_mask[b, s] (what the module builds)."""
 
     def body(fn):
         g = generator(707)
-        for B, T, d_model, h in [(2, 5, 8, 2), (1, 7, 12, 3), (3, 4, 16, 4)]:
-            m = MultiHeadAttention(d_model, h).double()
-            with torch.no_grad():
-                for p in m.parameters():
-                    p.copy_(randn(g, *p.shape).double() * 0.5)
-            x = randn(g, B, T, d_model).double()
-            W, b, W_o, b_o = (
-                t.detach().clone() for t in (m.qkv.weight, m.qkv.bias, m.out_proj.weight, m.out_proj.bias)
-            )
-            with torch.no_grad():
-                expected = m(x)[0]
-            got = call(fn, x.clone(), W.clone(), b.clone(), W_o.clone(), b_o.clone(), h)
-            if isinstance(got, tuple) and len(got) == 2:
-                raise Verdict("wrong", "return only the output (B, T, d_model), not a pair (out, weights).")
-            got = to_tensor(got, "batched_forward(...)")
-            if close(got, expected, 1e-6):
+        for B, T, kind in [(3, 5, "causal"), (2, 6, "causal"), (4, 4, "causal"), (3, 5, "any")]:
+            lengths = torch.randint(1, T + 1, (B,), generator=g)
+            lengths[0] = T  # one sequence without padding
+            pad = padding_mask(lengths, T)
+            if kind == "causal":
+                mask = torch.ones(T, T, dtype=torch.bool).tril()
+            else:  # another mask: the function must use the one it is given
+                mask = (torch.rand(T, T, generator=g) < 0.6) | torch.eye(T, dtype=torch.bool)
+            expected = mask[None, None] & pad[:, None, None, :]  # (B, 1, T, T)
+            got = to_tensor(call(fn, mask.clone(), pad.clone()), "combine_masks(mask, padding_mask)")
+            where = f"B={B}, T={T}, lengths={lengths.tolist()}" + ("" if kind == "causal" else ", a non-causal mask")
+            if got.dtype != torch.bool:
+                raise Verdict(
+                    "wrong", f"the result has dtype {got.dtype}: masks are torch.bool (combine them with &) ({where})."
+                )
+            if tuple(got.shape) == (B, T, T) and torch.equal(got, expected[:, 0]):
+                raise Verdict(
+                    "wrong",
+                    f"the values are right, but shape (B, T, T) does not line up with the scores (B, h, T, T): "
+                    f"add an axis of size 1 for the heads, (B, 1, T, T) ({where}).",
+                )
+            if torch.equal(got, expected):
                 continue
-            args = (x, W, b, W_o, b_o, h)
-            variants = [
+            keys, own_causal = pad[:, None, None, :], torch.ones(T, T, dtype=torch.bool).tril()
+            mistakes = [
                 (
-                    "you applied W_O as `z @ out_weight`: nn.Linear stores (out, in), so it is `z @ out_weight.T`",
-                    lambda args=args: _forward_variant(*args, w_o_t=False),
+                    "the padding mask hides keys (the last axis), not queries: index it as "
+                    "padding_mask[:, None, None, :]",
+                    mask[None, None] & pad[:, None, :, None],
                 ),
+                ("a key must be allowed by both masks: combine them with & (and), not | (or)", mask[None, None] | keys),
+                ("True must mean 'may attend' (mha's convention): your mask is the other way round", ~expected),
                 (
-                    "you scaled by sqrt(d_model): each head scales by the square root of its own width, sqrt(d_k)",
-                    lambda args=args: _forward_variant(*args, scale="d_model"),
+                    "padding_mask is True for the real tokens: you hid the real tokens and kept the padding",
+                    mask[None, None] & ~keys,
                 ),
-                (
-                    "you forgot to divide the scores by sqrt(d_k)",
-                    lambda args=args: _forward_variant(*args, scale="none"),
-                ),
-                (
-                    "a plain reshape to (B, h, T, d_k) without transpose mixes tokens and heads: use split_heads",
-                    lambda args=args: _forward_variant(*args, split="no_transpose"),
-                ),
-                (
-                    "a plain reshape to (B, h, T, d_k) without transpose mixes tokens and heads: use split_heads",
-                    lambda args=args: _forward_variant(*args, split="no_transpose_in"),
-                ),
-                (
-                    "the softmax runs over the queries (dim=-2): each query's row over the keys (dim=-1) must sum to 1",
-                    lambda args=args: _forward_variant(*args, dim=-2),
-                ),
-                (
-                    "you forgot W_O: the concatenated heads still need out_weight and out_bias",
-                    lambda args=args: _forward_variant(*args, w_o_t=None),
-                ),
-                ("you forgot the biases qkv_bias and out_bias", lambda args=args: _forward_variant(*args, bias=False)),
-                (
-                    "the stacked rows are queries, then keys, then values: you took them in another order",
-                    lambda args=args: _forward_variant(*args, order="kqv"),
-                ),
-                (
-                    "the stacked rows are queries, then keys, then values: you took them in another order",
-                    lambda args=args: _forward_variant(*args, order="qvk"),
-                ),
+                ("you left out the padding mask", mask[None, None].expand(B, 1, T, T)),
+                ("you left out the first mask (the causal one): combine both", keys.expand(B, 1, T, T)),
+                ("the mask is indexed mask[query, key]: you used its transpose", mask.T[None, None] & keys),
+                ("use the mask you are given, not a causal mask of your own", own_causal[None, None] & keys),
             ]
-            diagnose(got, expected, variants, f"B={B}, T={T}, d_model={d_model}, h={h}", "batched_forward(...)")
-        return "Your forward pass equals mha.MultiHeadAttention: one stacked projection, h heads at once, then W_O."
+            variants = [(message, lambda wrong=wrong: wrong.int()) for message, wrong in mistakes]
+            diagnose(got.int(), expected.int(), variants, where)
+        return (
+            "Query t of sequence b may attend to key s when both masks allow it: one (B, 1, T, T) mask for all heads."
+        )
 
-    return run_check("08.1", batched_forward, body)
+    return run_check("08.1", combine_masks, body)
 
 
 # ---------------------------------------------------------------- 08.2 a padding mask from lengths
@@ -372,10 +339,10 @@ def check_torch_mha_weights(torch_mha_weights) -> CheckResult:
 EXERCISES = (
     Exercise(
         "08.1",
-        "The batched module's forward",
-        "batched_forward",
-        check_batched_forward,
-        "x @ qkv_weight.T + qkv_bias, split into q, k, v, split_heads, attention with sqrt(d_k), merge_heads, W_O",
+        "Combine a mask and a padding mask",
+        "combine_masks",
+        check_combine_masks,
+        "mask[None, None] & padding_mask[:, None, None, :]: the padding mask hides keys, the result is (B, 1, T, T)",
         points=2,
     ),
     Exercise(

@@ -5,7 +5,9 @@
 - ``palette``: the head colours and colour scales
 - ``parts``: fast figures as plain (data, layout), for the explorers that redraw on every slider move
 - ``heatmaps``: attention weights of one head, of h heads, and the head view of one token
-- ``shapes``: the shape of every tensor of a layer, split_heads, W_O's blocks, timings and FLOPs
+- ``shapes``: the shape of every tensor of a layer, split_heads, W_O's blocks, the parameter budget of h heads,
+  timings and FLOPs
+- ``signals``: softmax saturation against a head's width, and how alike the tokens become through a deep stack
 - ``training``: training curves, head roles, ablation, and the training explorer's figure
 - ``studies``: the experiments of notebooks 2 and 6 (accuracy per seed, drifting heads, one attention row in two
   sentences, pruning curves)
@@ -31,12 +33,14 @@ from mha.viz.render import PLOTLY_CONFIG, CourseRenderer, display_bundle, figure
 from mha.viz.shapes import (
     flops_figure,
     mha_sizes,
+    parameter_budget_figure,
     shape_figure,
     shape_parts,
     split_heads_figure,
     timing_figure,
     w_o_blocks_figure,
 )
+from mha.viz.signals import depth_similarity_figure, softmax_saturation_figure
 from mha.viz.studies import attention_row_figure, head_distance_figure, pruning_figure, seed_accuracy_figure
 from mha.viz.training import (
     head_ablation_figure,
@@ -54,6 +58,7 @@ __all__ = [
     "attention_heatmap",
     "attention_row_figure",
     "controls_figure",
+    "depth_similarity_figure",
     "display_bundle",
     "figure_json",
     "flops_figure",
@@ -67,6 +72,7 @@ __all__ = [
     "head_view_figure",
     "head_view_parts",
     "mha_sizes",
+    "parameter_budget_figure",
     "parts_figure",
     "plotlyjs_file",
     "pruning_figure",
@@ -75,6 +81,7 @@ __all__ = [
     "setup_notebook",
     "shape_figure",
     "shape_parts",
+    "softmax_saturation_figure",
     "split_heads_figure",
     "timing_figure",
     "training_curves",

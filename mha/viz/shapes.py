@@ -128,7 +128,8 @@ def w_o_blocks_figure(w_o, num_heads: int, title: str = "W_O, one block of colum
 
 
 def timing_figure(rows, pass_: str = "fwd", title: str = "Time per call as the sequence grows") -> go.Figure:
-    """Lines of median time (ms) against sequence length T, one per variant, from ``mha.benchmark`` rows."""
+    """Lines of time per call (ms) against sequence length T, one per variant, from ``mha.benchmark`` rows (whatever
+    statistic the benchmark kept: the median or the fastest run)."""
     rows = [r for r in rows if r["pass"] == pass_]
     if not rows:
         raise ValueError(f"no rows with pass={pass_!r}")
@@ -140,7 +141,7 @@ def timing_figure(rows, pass_: str = "fwd", title: str = "Time per call as the s
         )
     fig.update_layout(title=f"{title} ({pass_})", height=420, margin=dict(l=70, r=20, t=60, b=50))
     fig.update_xaxes(title="sequence length T (tokens)", type="log")
-    fig.update_yaxes(title="median time per call (ms)", type="log")
+    fig.update_yaxes(title="time per call (ms)", type="log")
     return fig
 
 
@@ -234,3 +235,28 @@ def shape_figure(d_model: int, num_heads: int, seq_len: int) -> go.Figure:
     number of parameters and the FLOPs. Raises ValueError when d_model is not divisible by num_heads.
     """
     return parts_figure(*shape_parts(d_model, num_heads, seq_len))
+
+
+def parameter_budget_figure(per_head: dict, d_model: int) -> go.Figure:
+    """Stacked bars: for each head count h, the parameters of W_Q, W_K, W_V cut into h segments, one per head.
+
+    per_head: {h: parameters of one head of width d_model / h}; every bar has the same height, 3 d_model^2.
+    """
+    head_counts = list(per_head)
+    fig = go.Figure()
+    for i in range(max(head_counts)):  # one bar segment per head: head i+1 of every panel that has one
+        fig.add_bar(
+            x=[f"h = {h}" for h in head_counts],
+            y=[per_head[h] if i < h else 0 for h in head_counts],
+            marker=dict(color="#4a90c2" if i % 2 == 0 else "#a9cce3", line=dict(color="white", width=1)),
+            hovertemplate="%{x}: one head has %{y} parameters<extra></extra>",
+            showlegend=False,
+        )
+    fig.update_layout(
+        barmode="stack",
+        title=f"The same {3 * d_model**2} parameters, cut into h heads (d_model = {d_model})",
+        xaxis_title="number of heads h (each segment is one head of width d_k = d_model / h)",
+        yaxis_title="parameters in W_Q, W_K, W_V",
+        height=400,
+    )
+    return fig

@@ -1,7 +1,5 @@
 """The checks of notebook 8's exercises: the reference solutions pass, and each typical mistake is named."""
 
-import math
-
 import pytest
 import torch
 
@@ -11,39 +9,40 @@ from mha.exercises import nb08_build_the_module as nb07
 # ---------------------------------------------------------------- 08.1
 
 
-def _forward(x, W, b, W_o, b_o, h, *, scale_d_model=False, w_o_plain=False, reshape=False, dim=-1):
-    B, T, d = x.shape
-    q, k, v = (x @ W.T + b).split(d, dim=-1)
-    if reshape:
-        q, k, v = (t.reshape(B, h, T, d // h) for t in (q, k, v))
-    else:
-        q, k, v = (mha.split_heads(t, h) for t in (q, k, v))
-    scale = math.sqrt(d if scale_d_model else d // h)
-    z = torch.softmax(q @ k.transpose(-2, -1) / scale, dim=dim) @ v
-    z = mha.merge_heads(z)
-    return z @ (W_o if w_o_plain else W_o.T) + b_o
-
-
 @pytest.mark.parametrize(
-    "kwargs,feedback",
+    "fn,feedback",
     [
-        ({}, None),
-        (dict(scale_d_model=True), "sqrt(d_model)"),
-        (dict(w_o_plain=True), "out_weight.T"),
-        (dict(reshape=True), "without transpose"),
-        (dict(dim=-2), "softmax runs over the queries"),
+        (lambda mask, pad: mask[None, None] & pad[:, None, None, :], None),
+        (lambda mask, pad: (mask & pad[:, None, :])[:, None], None),  # the same mask, built another way
+        (lambda mask, pad: mask[None, None] & pad[:, None, :, None], "hides keys"),
+        (lambda mask, pad: mask[None, None] | pad[:, None, None, :], "not | (or)"),
+        (lambda mask, pad: ~(mask[None, None] & pad[:, None, None, :]), "other way round"),
+        (lambda mask, pad: mask[None, None] & ~pad[:, None, None, :], "kept the padding"),
+        (lambda mask, pad: mask[None, None].expand(pad.shape[0], 1, -1, -1), "left out the padding mask"),
+        (lambda mask, pad: mask[None] & pad[:, None, :], "axis of size 1 for the heads"),
+        (lambda mask, pad: (mask[None, None] & pad[:, None, None, :]).int(), "dtype"),
+        (
+            lambda mask, pad: torch.ones_like(mask).tril()[None, None] & pad[:, None, None, :],
+            "not a causal mask of your own",
+        ),
     ],
 )
-def test_batched_forward(kwargs, feedback):
-    result = nb07.check_batched_forward(lambda *a: _forward(*a, **kwargs))
-    assert result.passed == (feedback is None)
+def test_combine_masks(fn, feedback):
+    result = nb07.check_combine_masks(fn)
+    assert result.passed == (feedback is None), result.feedback
     if feedback:
         assert feedback in result.feedback
 
 
-def test_batched_forward_pair_is_refused():
-    result = nb07.check_batched_forward(lambda *a: (_forward(*a), None))
-    assert not result.passed and "not a pair" in result.feedback
+def test_combine_masks_is_what_the_module_uses():
+    """The reference combination gives the module the same output as its own mask and padding_mask arguments."""
+    torch.manual_seed(0)
+    attn = mha.MultiHeadAttention(8, 2)
+    x, pad, causal = torch.randn(3, 5, 8), mha.padding_mask([5, 3, 1], 5), mha.causal_mask(5)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            attn(x, mask=causal[None, None] & pad[:, None, None, :])[0], attn(x, mask=causal, padding_mask=pad)[0]
+        )
 
 
 # ---------------------------------------------------------------- 08.2
