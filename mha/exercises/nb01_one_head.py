@@ -13,18 +13,7 @@ import numpy as np
 import torch
 
 from mha.attention import scaled_dot_product_attention, softmax_np
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    call,
-    close,
-    diagnose,
-    generator,
-    randn,
-    run_check,
-    to_tensor,
-)
+from mha.exercises import engine
 
 __all__ = ["check_softmax", "check_scaled_attention", "check_score_spread"]  # the checks the notebook calls
 
@@ -53,29 +42,29 @@ def _softmax_mistakes(scores):
     ]
 
 
-def check_softmax(softmax_rows) -> CheckResult:
+def check_softmax(softmax_rows) -> engine.CheckResult:
     """Exercise 01.1: softmax_rows(scores) -> weights, a NumPy softmax over the last axis (each row sums to 1)."""
 
     def body(fn):
         rng = np.random.default_rng(101)
         cases = [rng.normal(size=(4, 4)) * 2, rng.normal(size=(3, 5)) * 2, rng.normal(size=(2, 3, 6)) * 2]
         for scores in cases:
-            got = to_tensor(call(fn, scores.copy()), "softmax_rows(scores)")
+            got = engine.to_tensor(engine.call(fn, scores.copy()), "softmax_rows(scores)")
             expected = torch.as_tensor(softmax_np(scores, axis=-1))
-            if close(got, expected):
+            if engine.close(got, expected):
                 continue
-            diagnose(got, expected, _softmax_mistakes(scores), f"scores of shape {scores.shape}")
+            engine.diagnose(got, expected, _softmax_mistakes(scores), f"scores of shape {scores.shape}")
         big = rng.normal(size=(3, 4)) + 1000.0  # exp(1000) overflows float64; the softmax does not change
-        got = to_tensor(call(fn, big.copy()), "softmax_rows(scores)")
-        if not close(got, torch.as_tensor(softmax_np(big))):
-            raise Verdict(
+        got = engine.to_tensor(engine.call(fn, big.copy()), "softmax_rows(scores)")
+        if not engine.close(got, torch.as_tensor(softmax_np(big))):
+            raise engine.Verdict(
                 "wrong",
                 "right for small scores, but NaN or wrong for large ones (around 1000): subtract "
                 "each row's maximum before np.exp, it does not change the softmax and avoids overflow.",
             )
         return "Every row sums to 1, even for very large scores."
 
-    return run_check("01.1", softmax_rows, body)
+    return engine.run_check("01.1", softmax_rows, body)
 
 
 # ---------------------------------------------------------------- 01.2 scaled dot-product attention
@@ -121,20 +110,20 @@ def attention_mistakes(q, k, v, mask=None):
 def compare_attention_pair(result, q, k, v, mask, where, extra_variants=()):
     """Compare an (out, weights) pair with the package's, diagnosing the weights first."""
     if isinstance(result, torch.Tensor) or not isinstance(result, (tuple, list)):
-        raise Verdict("wrong", "return two things, the output and the weights: `return out, weights`.")
+        raise engine.Verdict("wrong", "return two things, the output and the weights: `return out, weights`.")
     if len(result) != 2:
-        raise Verdict("wrong", f"return exactly two things, `return out, weights`; you returned {len(result)}.")
-    out = to_tensor(result[0], "out")
-    weights = to_tensor(result[1], "weights")
+        raise engine.Verdict("wrong", f"return exactly two things, `return out, weights`; you returned {len(result)}.")
+    out = engine.to_tensor(result[0], "out")
+    weights = engine.to_tensor(result[1], "weights")
     exp_out, exp_w = scaled_dot_product_attention(q, k, v, mask)
     if tuple(out.shape) == tuple(exp_w.shape) != tuple(exp_out.shape) and tuple(weights.shape) == tuple(exp_out.shape):
-        raise Verdict(
+        raise engine.Verdict(
             "wrong", f"out and weights are swapped: return the output first, `return out, weights` ({where})."
         )
-    if not close(weights, exp_w):
-        diagnose(weights, exp_w, list(extra_variants) + attention_mistakes(q, k, v, mask), where, "weights")
-    if not close(out, exp_out):
-        diagnose(
+    if not engine.close(weights, exp_w):
+        engine.diagnose(weights, exp_w, list(extra_variants) + attention_mistakes(q, k, v, mask), where, "weights")
+    if not engine.close(out, exp_out):
+        engine.diagnose(
             out,
             exp_out,
             [
@@ -152,33 +141,33 @@ BATCHED_HINT = (
 )
 
 
-def check_scaled_attention(attention) -> CheckResult:
+def check_scaled_attention(attention) -> engine.CheckResult:
     """Exercise 01.2: attention(q, k, v) -> (out, weights), softmax(q k^T / sqrt(d_k)) v.
 
     q, k, v: (..., T, d_k); out (..., T, d_k); weights (..., T, T).
     """
 
     def body(fn):
-        g = generator(102)
+        g = engine.generator(102)
         for shape in [(5, 4), (2, 3, 8), (2, 2, 6, 4)]:
-            q, k, v = (randn(g, *shape) for _ in range(3))
+            q, k, v = (engine.randn(g, *shape) for _ in range(3))
             where = f"q, k, v of shape {shape}"
             try:
-                result = call(fn, q.clone(), k.clone(), v.clone())
+                result = engine.call(fn, q.clone(), k.clone(), v.clone())
                 compare_attention_pair(result, q, k, v, None, where)
-            except Verdict as v:
+            except engine.Verdict as v:
                 if len(shape) > 2 and v.status == "error":
                     v.feedback += BATCHED_HINT
                 raise
         return "Your attention equals mha.scaled_dot_product_attention, batched inputs included."
 
-    return run_check("01.2", attention, body)
+    return engine.run_check("01.2", attention, body)
 
 
 # ---------------------------------------------------------------- 01.3 why divide by sqrt(d_k)?
 
 
-def check_score_spread(score_spread) -> CheckResult:
+def check_score_spread(score_spread) -> engine.CheckResult:
     """Exercise 01.3: score_spread(d_k) -> (std_before, std_after) of q.k scores for random unit-variance q, k.
 
     Before scaling the spread grows like sqrt(d_k); after dividing by sqrt(d_k) it stays near 1.
@@ -187,58 +176,60 @@ def check_score_spread(score_spread) -> CheckResult:
     def body(fn):
         for d_k in (4, 64, 256):
             torch.manual_seed(d_k)  # the learner draws their own random numbers
-            result = call(fn, d_k)
+            result = engine.call(fn, d_k)
             if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise Verdict("wrong", "return two numbers: `return std_before, std_after`.")
+                raise engine.Verdict("wrong", "return two numbers: `return std_before, std_after`.")
             try:
                 before, after = (float(torch.as_tensor(r).double().reshape(())) for r in result)
             except (TypeError, ValueError, RuntimeError):
-                raise Verdict("wrong", "return two numbers (floats or 0-d tensors), `std_before, std_after`.") from None
+                raise engine.Verdict(
+                    "wrong", "return two numbers (floats or 0-d tensors), `std_before, std_after`."
+                ) from None
             where = f"d_k={d_k}, expected about {math.sqrt(d_k):.3g} and 1"
             if abs(after - 1) < 0.25 and abs(before - 1) < 0.25:
-                raise Verdict(
+                raise engine.Verdict(
                     "wrong",
                     f"both spreads are near 1: compute std_before from the raw dot products "
                     f"q @ k (not divided) ({where}).",
                 )
             if abs(after - 1 / math.sqrt(d_k)) < 0.25 / math.sqrt(d_k):
-                raise Verdict(
+                raise engine.Verdict(
                     "wrong", f"std_after is about 1/sqrt(d_k): you divided by d_k instead of sqrt(d_k) ({where})."
                 )
             if abs(before - d_k) < 0.25 * d_k:
-                raise Verdict(
+                raise engine.Verdict(
                     "wrong",
                     f"std_before is about d_k: did you return the variance instead of the "
                     f"standard deviation (.std(), not .var()) ({where})?",
                 )
             if abs(before / math.sqrt(d_k) - 1) > 0.25:
-                raise Verdict(
+                raise engine.Verdict(
                     "wrong",
                     f"std_before={before:.3g}: the spread of q.k for unit-variance entries "
                     f"should be about sqrt(d_k); use at least a few thousand random pairs, and "
                     f"torch.randn (variance 1) ({where}).",
                 )
             if abs(after - 1) > 0.25:
-                raise Verdict(
+                raise engine.Verdict(
                     "wrong",
                     f"std_after={after:.3g}: after dividing by sqrt(d_k) the spread should be about 1 ({where}).",
                 )
         return "The raw scores spread like sqrt(d_k); the scaled ones stay near 1 whatever d_k."
 
-    return run_check("01.3", score_spread, body)
+    return engine.run_check("01.3", score_spread, body)
 
 
 # ---------------------------------------------------------------- the exercises of notebook 1, in order
 
 EXERCISES = (
-    Exercise(
+    engine.Exercise(
         "01.1",
         "A softmax over each row",
         "softmax_rows",
         check_softmax,
         "exponentiate the scores (after subtracting each row's maximum), then divide by each row's sum",
     ),
-    Exercise(
+    engine.Exercise(
         "01.2",
         "Scaled dot-product attention",
         "attention",
@@ -246,7 +237,7 @@ EXERCISES = (
         "scores = q @ k^T / sqrt(d_k), softmax over the last axis, then weights @ v; return out, weights",
         points=2,
     ),
-    Exercise(
+    engine.Exercise(
         "01.3",
         "Why divide by sqrt(d_k)?",
         "score_spread",

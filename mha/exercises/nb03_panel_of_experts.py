@@ -6,19 +6,7 @@ from __future__ import annotations
 import torch
 
 from mha.attention import MultiHeadAttention, SelfAttention, count_parameters
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    call,
-    close,
-    diagnose,
-    generator,
-    randn,
-    run_check,
-    to_tensor,
-    wrong_count,
-)
+from mha.exercises import engine
 
 __all__ = ["check_run_heads", "check_param_count"]  # the checks the notebook calls
 
@@ -49,33 +37,33 @@ def _panel_mistakes(x, heads):
     ]
 
 
-def check_run_heads(run_heads) -> CheckResult:
+def check_run_heads(run_heads) -> engine.CheckResult:
     """Exercise 03.1: run_heads(x, heads) -> the heads' outputs z side by side, (B, T, h * d_k).
 
     x: (B, T, d_model); heads: a list of mha.SelfAttention(d_model, d_k).
     """
 
     def body(fn):
-        g = generator(301)
+        g = engine.generator(301)
         for B, T, d_model, h in [(1, 5, 8, 2), (2, 4, 12, 3), (2, 3, 16, 4)]:
             torch.manual_seed(300 + h)
             heads = [SelfAttention(d_model, d_model // h) for _ in range(h)]
-            x = randn(g, B, T, d_model)
+            x = engine.randn(g, B, T, d_model)
             with torch.no_grad():
                 expected = torch.cat([head(x)[0] for head in heads], dim=-1)
-                got = to_tensor(call(fn, x.clone(), list(heads)), "run_heads(x, heads)")
-                if not close(got, expected):
+                got = engine.to_tensor(engine.call(fn, x.clone(), list(heads)), "run_heads(x, heads)")
+                if not engine.close(got, expected):
                     where = f"x of shape {(B, T, d_model)}, {h} heads of width {d_model // h}"
-                    diagnose(got, expected, _panel_mistakes(x, heads), where, "run_heads(x, heads)")
+                    engine.diagnose(got, expected, _panel_mistakes(x, heads), where, "run_heads(x, heads)")
         return "Every head's z, side by side: h * d_k = d_model features per token."
 
-    return run_check("03.1", run_heads, body)
+    return engine.run_check("03.1", run_heads, body)
 
 
 # ---------------------------------------------------------------- 03.2 count the parameters
 
 
-def check_param_count(answer) -> CheckResult:
+def check_param_count(answer) -> engine.CheckResult:
     """Exercise 03.2: mha_param_count(d_model, num_heads) -> the number of parameters of
     mha.MultiHeadAttention(d_model, num_heads) (with biases). A plain number is checked for d_model=512, num_heads=8.
     """
@@ -85,11 +73,11 @@ def check_param_count(answer) -> CheckResult:
         if not callable(a):
             configs = [(512, 8)]
         for d_model, h in configs:
-            got = call(a, d_model, h) if callable(a) else a
+            got = engine.call(a, d_model, h) if callable(a) else a
             try:
                 got_value = float(got)
             except (TypeError, ValueError):
-                raise Verdict("wrong", f"the count should be a number, got {got!r}.") from None
+                raise engine.Verdict("wrong", f"the count should be a number, got {got!r}.") from None
             expected = count_parameters(MultiHeadAttention(d_model, h))
             if got_value == expected:
                 continue
@@ -122,7 +110,7 @@ def check_param_count(answer) -> CheckResult:
                     "together have d_model x d_model of each",
                 ),
             ]
-            wrong_count(
+            engine.wrong_count(
                 got_value,
                 known,
                 where=f"d_model={d_model}, num_heads={h}: expected {expected}",
@@ -131,20 +119,20 @@ def check_param_count(answer) -> CheckResult:
             )
         return "4 * d_model**2 + 4 * d_model, whatever the number of heads."
 
-    return run_check("03.2", answer, body, value=not callable(answer))
+    return engine.run_check("03.2", answer, body, value=not callable(answer))
 
 
 # ---------------------------------------------------------------- the exercises of notebook 3, in order
 
 EXERCISES = (
-    Exercise(
+    engine.Exercise(
         "03.1",
         "Run a panel of heads",
         "run_heads",
         check_run_heads,
         "call every head on x, keep its z (not its weights), and concatenate them along the last axis",
     ),
-    Exercise(
+    engine.Exercise(
         "03.2",
         "Count the parameters",
         "mha_param_count",

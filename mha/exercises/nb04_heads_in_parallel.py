@@ -6,18 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mha.attention import merge_heads, split_heads
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    call,
-    close,
-    diagnose,
-    generator,
-    randn,
-    run_check,
-    to_tensor,
-)
+from mha.exercises import engine
 
 __all__ = [
     "check_attention_shapes",
@@ -29,7 +18,7 @@ __all__ = [
 # ---------------------------------------------------------------- 04.1 read the shapes
 
 
-def check_attention_shapes(attention_shapes) -> CheckResult:
+def check_attention_shapes(attention_shapes) -> engine.CheckResult:
     """Exercise 04.1: attention_shapes(B, T, d_model, num_heads) -> dict of the shapes inside multi-head attention.
 
     Keys: "q" (after W_Q), "q_heads" (after split_heads), "scores", "z_heads" (each head's output),
@@ -61,25 +50,27 @@ def check_attention_shapes(attention_shapes) -> CheckResult:
                 ("out", (B, T, d_k)): "W_O maps the concatenation back to d_model: (B, T, d_model)",
             }
             where = f"B={B}, T={T}, d_model={d_model}, num_heads={h}"
-            got = call(fn, B, T, d_model, h)
+            got = engine.call(fn, B, T, d_model, h)
             if not isinstance(got, dict):
-                raise Verdict("wrong", f"return a dict with the keys {', '.join(keys)}; got {type(got).__name__}.")
+                raise engine.Verdict(
+                    "wrong", f"return a dict with the keys {', '.join(keys)}; got {type(got).__name__}."
+                )
             missing = [key for key in keys if key not in got]
             if missing:
-                raise Verdict("wrong", f"the dict lacks the key(s) {', '.join(missing)}.")
+                raise engine.Verdict("wrong", f"the dict lacks the key(s) {', '.join(missing)}.")
             for key in keys:
                 try:
                     shape = tuple(int(n) for n in got[key])
                 except (TypeError, ValueError):
-                    raise Verdict(
+                    raise engine.Verdict(
                         "wrong", f"{key!r} should be a tuple of ints like (2, 5, 12), got {got[key]!r}."
                     ) from None
                 if shape != expected[key]:
                     hint = hints.get((key, shape), f"expected {expected[key]}")
-                    raise Verdict("wrong", f"{key!r} is {shape}: {hint} ({where}).")
+                    raise engine.Verdict("wrong", f"{key!r} is {shape}: {hint} ({where}).")
         return "You can read every shape in multi-head attention."
 
-    return run_check("04.1", attention_shapes, body)
+    return engine.run_check("04.1", attention_shapes, body)
 
 
 # ---------------------------------------------------------------- 04.2 split the heads
@@ -115,22 +106,22 @@ def _split_mistakes(x, h):
     ]
 
 
-def check_split_heads(split_heads_fn) -> CheckResult:
+def check_split_heads(split_heads_fn) -> engine.CheckResult:
     """Exercise 04.2: split_heads(x, num_heads): (B, T, d_model) -> (B, num_heads, T, d_k)."""
 
     def body(fn):
-        g = generator(402)
+        g = engine.generator(402)
         for B, T, d_model, h in [(2, 5, 8, 2), (1, 3, 12, 3), (2, 6, 16, 4), (3, 4, 6, 6)]:
-            x = randn(g, B, T, d_model)
-            got = to_tensor(call(fn, x.clone(), h), "split_heads(x, num_heads)")
+            x = engine.randn(g, B, T, d_model)
+            got = engine.to_tensor(engine.call(fn, x.clone(), h), "split_heads(x, num_heads)")
             expected = split_heads(x, h)
-            if close(got, expected):
+            if engine.close(got, expected):
                 continue
             where = f"x of shape {(B, T, d_model)}, num_heads={h}"
-            diagnose(got, expected, _split_mistakes(x, h), where, "split_heads(x, num_heads)")
+            engine.diagnose(got, expected, _split_mistakes(x, h), where, "split_heads(x, num_heads)")
         return "Each head gets its own contiguous slice of d_k features, for every shape tried."
 
-    return run_check("04.2", split_heads_fn, body)
+    return engine.run_check("04.2", split_heads_fn, body)
 
 
 # ---------------------------------------------------------------- 04.3 merge the heads
@@ -164,33 +155,33 @@ def _merge_mistakes(z):
     ]
 
 
-def check_merge_heads(merge_heads_fn) -> CheckResult:
+def check_merge_heads(merge_heads_fn) -> engine.CheckResult:
     """Exercise 04.3: merge_heads(z): (B, num_heads, T, d_k) -> (B, T, num_heads * d_k), the inverse of split_heads."""
 
     def body(fn):
-        g = generator(403)
+        g = engine.generator(403)
         for B, h, T, d_k in [(2, 2, 5, 4), (1, 3, 4, 2), (2, 4, 6, 3)]:
-            z = randn(g, B, h, T, d_k)
-            got = to_tensor(call(fn, z.clone()), "merge_heads(z)")
+            z = engine.randn(g, B, h, T, d_k)
+            got = engine.to_tensor(engine.call(fn, z.clone()), "merge_heads(z)")
             expected = merge_heads(z)
-            if close(got, expected):
+            if engine.close(got, expected):
                 continue
-            diagnose(got, expected, _merge_mistakes(z), f"z of shape {(B, h, T, d_k)}", "merge_heads(z)")
+            engine.diagnose(got, expected, _merge_mistakes(z), f"z of shape {(B, h, T, d_k)}", "merge_heads(z)")
         return "merge_heads undoes split_heads: the heads sit side by side again."
 
-    return run_check("04.3", merge_heads_fn, body)
+    return engine.run_check("04.3", merge_heads_fn, body)
 
 
 # ---------------------------------------------------------------- 04.4 which axis does the softmax normalise?
 
 
-def check_softmax_axis(answer) -> CheckResult:
+def check_softmax_axis(answer) -> engine.CheckResult:
     """Exercise 04.4, a question: for scores of shape (B, h, T_q, T_k), which `dim` of torch.softmax gives each
     query's weights?"""
 
     def body(a):
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise Verdict("wrong", f"answer with one int, the dim you would pass to torch.softmax; got {a!r}.")
+            raise engine.Verdict("wrong", f"answer with one int, the dim you would pass to torch.softmax; got {a!r}.")
         a = int(a)
         if a in (-1, 3):
             return "dim=-1 (the keys' axis): each query's weights sum to 1."
@@ -202,22 +193,22 @@ def check_softmax_axis(answer) -> CheckResult:
             0: "dim=0 is the batch axis: the softmax would mix different sentences",
             -4: "dim=-4 is the batch axis: the softmax would mix different sentences",
         }
-        raise Verdict("wrong", feedback.get(a, f"scores have 4 axes (dims 0..3 or -4..-1); {a} is none of them"))
+        raise engine.Verdict("wrong", feedback.get(a, f"scores have 4 axes (dims 0..3 or -4..-1); {a} is none of them"))
 
-    return run_check("04.4", answer, body, value=True)
+    return engine.run_check("04.4", answer, body, value=True)
 
 
 # ---------------------------------------------------------------- the exercises of notebook 4, in order
 
 EXERCISES = (
-    Exercise(
+    engine.Exercise(
         "04.1",
         "Read the shapes",
         "attention_shapes",
         check_attention_shapes,
         "return a dict of shape tuples; d_k = d_model // num_heads",
     ),
-    Exercise(
+    engine.Exercise(
         "04.2",
         "Split the heads",
         "split_heads",
@@ -225,14 +216,14 @@ EXERCISES = (
         "reshape (B, T, d_model) to (B, T, num_heads, d_k), then swap the T and head axes",
         points=2,
     ),
-    Exercise(
+    engine.Exercise(
         "04.3",
         "Merge the heads",
         "merge_heads",
         check_merge_heads,
         "swap the head and T axes back, then flatten the last two axes",
     ),
-    Exercise(
+    engine.Exercise(
         "04.4",
         "Which axis does the softmax normalise?",
         "softmax_dim",

@@ -12,19 +12,7 @@ import math
 import torch
 
 from mha.attention import MultiHeadAttention, causal_mask
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    call,
-    close,
-    diagnose,
-    generator,
-    randn,
-    run_check,
-    shape_of,
-    to_tensor,
-)
+from mha.exercises import engine
 from mha.exercises.nb01_one_head import BATCHED_HINT, compare_attention_pair
 
 __all__ = ["check_mha_forward", "check_causal_mask", "check_masked_attention"]  # the checks the notebook calls
@@ -114,7 +102,7 @@ def _mha_mistakes(x, W_q, W_k, W_v, W_o, h):
     ]
 
 
-def check_mha_forward(mha_forward) -> CheckResult:
+def check_mha_forward(mha_forward) -> engine.CheckResult:
     """Exercise 05.1: mha_forward(x, W_q, W_k, W_v, W_o, num_heads) -> out (B, T, d_model).
 
     x: (B, T, d_model); W_q, W_k, W_v, W_o: (d_model, d_model), used as x @ W (no biases).
@@ -122,57 +110,58 @@ def check_mha_forward(mha_forward) -> CheckResult:
     """
 
     def body(fn):
-        g = generator(501)
+        g = engine.generator(501)
         for B, T, d_model, h in [(2, 5, 8, 2), (1, 4, 12, 3), (2, 3, 16, 4)]:
-            x = randn(g, B, T, d_model)
-            W_q, W_k, W_v, W_o = (randn(g, d_model, d_model) / math.sqrt(d_model) for _ in range(4))
+            x = engine.randn(g, B, T, d_model)
+            W_q, W_k, W_v, W_o = (engine.randn(g, d_model, d_model) / math.sqrt(d_model) for _ in range(4))
             module = MultiHeadAttention(d_model, h, bias=False)
             with torch.no_grad():
                 module.qkv.weight.copy_(torch.cat([W_q.T, W_k.T, W_v.T]))
                 module.out_proj.weight.copy_(W_o.T)
                 expected, _ = module(x)
-            if not close(expected, _mha_reference(x, W_q, W_k, W_v, W_o, h), 1e-5):
-                raise Verdict("error", "internal check failed: the reference disagrees with the package")
+            if not engine.close(expected, _mha_reference(x, W_q, W_k, W_v, W_o, h), 1e-5):
+                raise engine.Verdict("error", "internal check failed: the reference disagrees with the package")
             args = (x.clone(), W_q.clone(), W_k.clone(), W_v.clone(), W_o.clone(), h)
-            got = to_tensor(call(fn, *args), "mha_forward(...)")
-            if close(got, expected):
+            got = engine.to_tensor(engine.call(fn, *args), "mha_forward(...)")
+            if engine.close(got, expected):
                 continue
 
             where = f"x of shape {(B, T, d_model)}, num_heads={h}"
-            diagnose(got, expected, _mha_mistakes(x, W_q, W_k, W_v, W_o, h), where, "your output")
+            engine.diagnose(got, expected, _mha_mistakes(x, W_q, W_k, W_v, W_o, h), where, "your output")
         return "Your forward pass equals mha.MultiHeadAttention, for every shape tried."
 
-    return run_check("05.1", mha_forward, body)
+    return engine.run_check("05.1", mha_forward, body)
 
 
 # ---------------------------------------------------------------- 05.2 a causal mask
 
 
-def check_causal_mask(make_causal_mask) -> CheckResult:
+def check_causal_mask(make_causal_mask) -> engine.CheckResult:
     """Exercise 05.2: make_causal_mask(T) -> a (T, T) bool tensor, True where token t may attend (keys 0..t)."""
 
     def body(fn):
         for T in (4, 7, 1):
-            got = call(fn, T)
-            mask = to_tensor(got, f"make_causal_mask({T})")
+            got = engine.call(fn, T)
+            mask = engine.to_tensor(got, f"make_causal_mask({T})")
             expected = causal_mask(T)
             where = f"T={T}"
             if tuple(mask.shape) != (T, T):
-                raise Verdict("wrong", f"the mask has shape {shape_of(mask)}, expected {(T, T)} ({where}).")
+                shape = engine.shape_of(mask)
+                raise engine.Verdict("wrong", f"the mask has shape {shape}, expected {(T, T)} ({where}).")
             if mask.dtype != torch.bool:
                 if mask.is_floating_point() and torch.isinf(mask).any():
-                    raise Verdict(
+                    raise engine.Verdict(
                         "wrong",
                         "this is an additive float mask (0 and -inf), the convention of "
                         "nn.MultiheadAttention: this course uses a boolean mask, True = may attend.",
                     )
                 if torch.equal(mask != 0, expected):
-                    raise Verdict(
+                    raise engine.Verdict(
                         "wrong",
                         f"the pattern is right, but the dtype is {mask.dtype}: make it "
                         "boolean (dtype=torch.bool), True = may attend.",
                     )
-                raise Verdict("wrong", f"the mask should be boolean (torch.bool), got {mask.dtype} ({where}).")
+                raise engine.Verdict("wrong", f"the mask should be boolean (torch.bool), got {mask.dtype} ({where}).")
             if torch.equal(mask, expected):
                 continue
             known = [
@@ -189,14 +178,14 @@ def check_causal_mask(make_causal_mask) -> CheckResult:
             ]
             for wrong, message in known:
                 if torch.equal(mask, wrong):
-                    raise Verdict("wrong", f"{message} ({where}).")
-            raise Verdict(
+                    raise engine.Verdict("wrong", f"{message} ({where}).")
+            raise engine.Verdict(
                 "wrong",
                 f"the mask is not the causal pattern: row t must be True for keys 0..t and False after ({where}).",
             )
         return "Each token sees itself and the tokens before it, never the future."
 
-    return run_check("05.2", make_causal_mask, body)
+    return engine.run_check("05.2", make_causal_mask, body)
 
 
 # ---------------------------------------------------------------- 05.3 attention with a mask
@@ -226,14 +215,14 @@ def _mask_mistakes(q, k, mask):
     ]
 
 
-def check_masked_attention(masked_attention) -> CheckResult:
+def check_masked_attention(masked_attention) -> engine.CheckResult:
     """Exercise 05.3: masked_attention(q, k, v, mask) -> (out, weights), with a bool mask (True = may attend).
 
     q, k, v: (..., T, d_k); mask: broadcastable to (..., T, T). Every row of the mask allows at least one key.
     """
 
     def body(fn):
-        g = generator(702)
+        g = engine.generator(702)
         cases = []
         for shape in [(5, 4), (2, 2, 6, 3)]:
             T = shape[-2]
@@ -241,24 +230,24 @@ def check_masked_attention(masked_attention) -> CheckResult:
             random_mask = (torch.rand(*shape[:-1], T, generator=g) < 0.5) | torch.eye(T, dtype=torch.bool)
             cases.append((shape, random_mask, "a random mask"))
         for shape, mask, label in cases:
-            q, k, v = (randn(g, *shape) for _ in range(3))
+            q, k, v = (engine.randn(g, *shape) for _ in range(3))
             where = f"q, k, v of shape {shape} and {label} of shape {tuple(mask.shape)}"
             try:
-                result = call(fn, q.clone(), k.clone(), v.clone(), mask.clone())
+                result = engine.call(fn, q.clone(), k.clone(), v.clone(), mask.clone())
                 compare_attention_pair(result, q, k, v, mask, where, _mask_mistakes(q, k, mask))
-            except Verdict as v:
+            except engine.Verdict as v:
                 if len(shape) > 2 and v.status == "error":
                     v.feedback += BATCHED_HINT
                 raise
         return "Masked keys get exactly zero weight, and every row still sums to 1."
 
-    return run_check("05.3", masked_attention, body)
+    return engine.run_check("05.3", masked_attention, body)
 
 
 # ---------------------------------------------------------------- the exercises of notebook 5, in order
 
 EXERCISES = (
-    Exercise(
+    engine.Exercise(
         "05.1",
         "A full multi-head forward pass",
         "mha_forward",
@@ -266,14 +255,14 @@ EXERCISES = (
         "project with W_q, W_k, W_v, split the heads, attend, merge the heads, project with W_o",
         points=3,
     ),
-    Exercise(
+    engine.Exercise(
         "05.2",
         "A causal mask",
         "make_causal_mask",
         check_causal_mask,
         "a (T, T) boolean tensor, True on and below the diagonal (torch.ones(...).tril())",
     ),
-    Exercise(
+    engine.Exercise(
         "05.3",
         "Attention with a mask",
         "masked_attention",

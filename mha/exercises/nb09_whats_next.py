@@ -7,19 +7,7 @@ import torch
 from torch import nn
 
 from mha.attention import MultiHeadAttention, count_parameters
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    call,
-    close,
-    diagnose,
-    generator,
-    randn,
-    run_check,
-    to_tensor,
-    wrong_count,
-)
+from mha.exercises import engine
 
 __all__ = ["check_block_param_count", "check_layer_norm"]  # the checks the notebook calls
 
@@ -40,7 +28,7 @@ def _block_parameters(d_model: int) -> int:
     return sum(count_parameters(p) for p in parts)
 
 
-def check_block_param_count(block_param_count) -> CheckResult:
+def check_block_param_count(block_param_count) -> engine.CheckResult:
     """Exercise 09.1: block_param_count(d_model) -> the parameters of one PreviewBlock of notebook 9
     (pre-norm: LayerNorm, MultiHeadAttention with biases, LayerNorm, FFN d_model -> 4 d_model -> d_model)."""
 
@@ -48,12 +36,12 @@ def check_block_param_count(block_param_count) -> CheckResult:
         for d in (8, 16, 64, 768):
             expected = _block_parameters(d)
             if d <= 64 and expected != 12 * d * d + 13 * d:
-                raise Verdict("error", "internal check failed: the block's parameter formula")
-            got = call(fn, d)
+                raise engine.Verdict("error", "internal check failed: the block's parameter formula")
+            got = engine.call(fn, d)
             try:
                 got_value = float(got)
             except (TypeError, ValueError):
-                raise Verdict("wrong", f"the count should be a number, got {got!r}.") from None
+                raise engine.Verdict("wrong", f"the count should be a number, got {got!r}.") from None
             if got_value == expected:
                 continue
             known = [
@@ -67,7 +55,7 @@ def check_block_param_count(block_param_count) -> CheckResult:
                 (11 * d * d + 12 * d, "you forgot W_O, the attention's output projection"),
                 (12 * d * d + 10 * d, "the second FFN layer has d_model biases, not 4 * d_model"),
             ]
-            wrong_count(
+            engine.wrong_count(
                 got_value,
                 known,
                 where=f"d_model={d}: expected {expected}",
@@ -76,7 +64,7 @@ def check_block_param_count(block_param_count) -> CheckResult:
             )
         return "12 d_model^2 + 13 d_model: two thirds of a block's weights sit in its feed-forward network."
 
-    return run_check("09.1", block_param_count, body)
+    return engine.run_check("09.1", block_param_count, body)
 
 
 # ---------------------------------------------------------------- 09.2 layer normalisation by hand
@@ -114,36 +102,36 @@ def _layer_norm_mistakes(x):
     ]
 
 
-def check_layer_norm(layer_norm) -> CheckResult:
+def check_layer_norm(layer_norm) -> engine.CheckResult:
     """Exercise 09.2: layer_norm(x, eps=1e-5) -> each vector of x (last axis) rescaled to mean 0 and variance 1.
 
     The same as torch.nn.functional.layer_norm(x, (d_model,), eps=eps) (no learned scale and shift).
     """
 
     def body(fn):
-        g = generator(702)
+        g = engine.generator(702)
         for shape in [(2, 5, 8), (1, 7, 16), (3, 4, 6)]:
-            x = randn(g, *shape) * 3 + torch.arange(shape[-1]) - 2  # means and spreads far from 0 and 1
+            x = engine.randn(g, *shape) * 3 + torch.arange(shape[-1]) - 2  # means and spreads far from 0 and 1
             expected = torch.nn.functional.layer_norm(x, (shape[-1],), eps=1e-5)
-            got = to_tensor(call(fn, x.clone()), "layer_norm(x)")
-            if not close(got, expected):
-                diagnose(got, expected, _layer_norm_mistakes(x), f"x of shape {shape}", "layer_norm(x)")
+            got = engine.to_tensor(engine.call(fn, x.clone()), "layer_norm(x)")
+            if not engine.close(got, expected):
+                engine.diagnose(got, expected, _layer_norm_mistakes(x), f"x of shape {shape}", "layer_norm(x)")
         return "Every token's vector now has mean 0 and variance 1, like nn.LayerNorm before its scale and shift."
 
-    return run_check("09.2", layer_norm, body)
+    return engine.run_check("09.2", layer_norm, body)
 
 
 # ---------------------------------------------------------------- the exercises of notebook 9, in order
 
 EXERCISES = (
-    Exercise(
+    engine.Exercise(
         "09.1",
         "Count the parameters of a block",
         "block_param_count",
         check_block_param_count,
         "add up attention (4 linear layers), two LayerNorms (scale and shift) and the FFN (two linear layers)",
     ),
-    Exercise(
+    engine.Exercise(
         "09.2",
         "Layer normalisation by hand",
         "layer_norm",
