@@ -11,6 +11,7 @@
 - ``training``: training curves, head roles, ablation, and the training explorer's figure
 - ``studies``: the experiments of notebooks 2 and 6 (accuracy per seed, drifting heads, one attention row in two
   sentences, pruning curves)
+- ``symmetry``: notebook 6's heads that start identical, pushed apart by a known amount (distance over steps)
 - ``explorer``: ``controls_figure``, the slider machinery of the explorers' kernel-free figures
 
 Every figure is a ``plotly.graph_objects.Figure`` (or its plain (data, layout) parts) built from numbers
@@ -42,6 +43,7 @@ from mha.viz.shapes import (
 )
 from mha.viz.signals import depth_similarity_figure, softmax_saturation_figure
 from mha.viz.studies import attention_row_figure, head_distance_figure, pruning_figure, seed_accuracy_figure
+from mha.viz.symmetry import push_distance_figure
 from mha.viz.training import (
     head_ablation_figure,
     head_role_figure,
@@ -76,6 +78,7 @@ __all__ = [
     "parts_figure",
     "plotlyjs_file",
     "pruning_figure",
+    "push_distance_figure",
     "role_winners_figure",
     "seed_accuracy_figure",
     "setup_notebook",

@@ -8,15 +8,23 @@ from mha import data
 from mha.experiments import (
     ask_at,
     compare_head_counts,
+    compare_with_forced,
+    first_steps,
     head_contributions,
     head_distance,
     head_importance,
     majority_baseline,
     one_role_baseline,
+    positional_baseline,
     pruning_curve,
+    push_heads_,
+    role_heads,
+    role_spread,
+    symmetry_study,
     train_from_identical_heads,
+    train_pushed,
 )
-from mha.train import TinyAttentionModel, copy_head_to_all, evaluate, train
+from mha.train import GRID, TinyAttentionModel, copy_head_to_all, evaluate, init_weights_, train
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +43,84 @@ def test_head_distance_and_free_training_from_identical_heads(task):
     assert same == distances
     with pytest.raises(TypeError, match="TinyAttentionModel"):
         head_distance(torch.nn.Linear(2, 2))
+    assert distances == [0.0] * 7  # identical heads trained freely stay exact copies
+
+
+def test_push_heads_moves_each_head_weight_by_the_size_on_the_grid():
+    def identical_heads():
+        model = init_weights_(TinyAttentionModel(6, 8, 2, 4).double(), seed=0)
+        copy_head_to_all(model)
+        return model
+
+    model = identical_heads()
+    embeddings = model.tok_emb.weight.clone()
+    push_heads_(model, GRID, seed=3)
+    assert head_distance(model) == 2 * GRID  # two heads pushed in opposite directions somewhere
+    assert torch.equal(model.tok_emb.weight, embeddings)  # only the heads' own weights move
+    again = push_heads_(identical_heads(), GRID, seed=3)
+    assert torch.equal(again.attn.qkv.weight, model.attn.qkv.weight)  # the same seed, the same push
+    other = push_heads_(identical_heads(), GRID, seed=4)
+    assert not torch.equal(other.attn.qkv.weight, model.attn.qkv.weight)
+    assert head_distance(push_heads_(identical_heads(), GRID / 4, seed=3)) == 0.0  # below half a step: rounded away
+    assert head_distance(push_heads_(identical_heads(), 1e-2, seed=3)) == pytest.approx(2e-2, abs=GRID)
+    with pytest.raises(ValueError, match="size"):
+        push_heads_(model, -1.0, seed=0)
+    with pytest.raises(TypeError):
+        push_heads_(torch.nn.Linear(2, 2), GRID, seed=0)
+
+
+def test_train_pushed_and_symmetry_study(task):
+    test = data.make_two_relation_task(64, seed=1)
+    runs = train_pushed(task, num_heads=2, sizes=[0.0, 1e-2], seeds=[0, 1], d_model=8, steps=4)
+    assert list(runs) == [0.0, 1e-2]
+    (free0, d0), (pushed, d1) = runs[0.0], runs[1e-2]
+    assert [r.seed for r in pushed] == [0, 1] and all(len(d) == 5 for d in d0 + d1)
+    assert all(v == 0.0 for d in d0 for v in d) and all(d[0] > 0 for d in d1)
+    assert d1[1][-1] == head_distance(pushed[1])
+    forced = train(task, num_heads=2, d_model=8, steps=4, seed=1, identical_heads=True)
+    for name, p in forced.model.named_parameters():  # free from identical heads == forced equal, bit for bit
+        assert torch.equal(p, dict(free0[1].model.named_parameters())[name]), name
+    study = symmetry_study(task, test, num_heads=2, sizes=[0.0, 1e-2], seeds=[0, 1], d_model=8, steps=4)
+    assert study.loss[0.0] == study.loss["forced"] and study.spread["forced"] == [0.0, 0.0]
+    assert study.accuracy["forced"][1] == evaluate(forced, test)
+    with pytest.raises(ValueError, match="sizes"):
+        train_pushed(task, num_heads=2, sizes=[0.0, 0.0], seeds=[0], steps=1)
+
+
+def test_role_spread_heads_and_positional_baseline(task):
+    run = train(task, num_heads=2, d_model=8, steps=4, seed=0)
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.3]])
+    assert role_heads(scores, 0.5) == [1, None] and role_heads(scores, 0.05) == [1, 2]
+    assert role_heads(scores, [0.95, 0.25]) == [None, 2]
+    with pytest.raises(ValueError, match="one per role"):
+        role_heads(scores, [0.5])
+    assert role_spread(run, task) > 0
+    copy_head_to_all(run.model)
+    assert role_spread(run, task) == 0.0
+    referent = data.make_referent_task(256, seed=0)
+    assert positional_baseline(referent, "verb") == 1.0  # the verb never moves
+    assert 0.4 < positional_baseline(referent, "reference") < 0.6  # the animal or the thing, about half each
+    with pytest.raises(ValueError, match="role"):
+        positional_baseline(referent, "subject")
+
+
+def test_compare_with_forced_counts_ties():
+    assert compare_with_forced([0.1, 0.5, 0.9], [0.5, 0.5, 0.5], tolerance=0.01) == (1, 1, 1)
+    assert compare_with_forced([0.495, 0.505], [0.5, 0.5], tolerance=0.01) == (0, 2, 0)
+    with pytest.raises(ValueError, match="forced"):
+        compare_with_forced([0.1], [0.1, 0.2], tolerance=0.0)
+
+
+def test_first_steps_adam_matches_training_and_sgd_keeps_a_tiny_push_tiny():
+    referent = data.make_referent_task(64, seed=0)
+    adam = first_steps(referent, num_heads=2, size=GRID, seed=2, steps=4, d_model=8)
+    runs = train_pushed(referent, num_heads=2, sizes=[GRID], seeds=[2], d_model=8, steps=4)
+    assert adam == runs[GRID][1][0]  # the same arithmetic as mha.train
+    sgd = first_steps(referent, num_heads=2, size=GRID, seed=2, steps=4, d_model=8, optimizer="sgd")
+    assert sgd == [2 * GRID] * 5  # SGD's tiny step difference is rounded away
+    assert adam[0] == 2 * GRID and adam[-1] >= 5 * GRID  # Adam's grows
+    with pytest.raises(ValueError, match="optimizer"):
+        first_steps(referent, optimizer="rmsprop")
 
 
 def test_compare_head_counts(task):
