@@ -1,5 +1,6 @@
 """Notebook 2, one head is not enough: the checks of exercises 02.1 (how much each head looks at the right
-place) and 02.2 (an experiment with 1, 2 and 4 heads)."""
+place), 02.2 (an experiment with 1, 2 and 4 heads) and 02.3 (a seed study: mean ± sd and the count above a
+baseline)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from mha.exercises.engine import (
     CheckResult,
     Exercise,
+    Verdict,
     call,
     close,
     compare_number_dict,
@@ -18,7 +20,7 @@ from mha.exercises.engine import (
     to_tensor,
 )
 
-__all__ = ["check_role_score", "check_accuracy_by_heads"]  # the checks the notebook calls
+__all__ = ["check_role_score", "check_accuracy_by_heads", "check_seed_summary"]  # the checks the notebook calls
 
 # ---------------------------------------------------------------- 02.1 how much does each head look at the right place?
 
@@ -75,7 +77,7 @@ def check_role_score(role_score) -> CheckResult:
 
 
 # The settings of the exercise's task in notebook 2: the seed-0 runs, accuracies on the new sequences.
-ACCURACY_BY_HEADS_SETTINGS = dict(head_counts=(1, 2, 4), seeds=(0,), d_model=16, steps=150, lr=0.01)
+ACCURACY_BY_HEADS_SETTINGS = dict(head_counts=(1, 2, 4), seeds=(0,), d_model=16, steps=100, lr=0.01)
 _REFERENCE: dict = {}
 
 
@@ -122,6 +124,64 @@ def check_accuracy_by_heads(accuracy_by_heads) -> CheckResult:
     return run_check("02.2", accuracy_by_heads, body, value=True)
 
 
+# ---------------------------------------------------------------- 02.3 a seed study
+
+
+def _summary(values, baseline, *, ddof=1, ties=False, centre="mean", fraction=False):
+    a = torch.as_tensor(values, dtype=torch.float64)
+    mean = a.median().item() if centre == "median" else a.mean().item()
+    above = int((a >= baseline).sum()) if ties else int((a > baseline).sum())
+    return mean, a.std(correction=ddof).item(), above / len(a) if fraction else above
+
+
+def _as_triple(got):
+    try:
+        mean, sd, above = got
+        return float(mean), float(sd), float(above)
+    except (TypeError, ValueError):
+        raise Verdict(
+            "wrong", f"seed_summary should return three numbers (mean, sd, above), got {type(got).__name__} {got!r}"
+        ) from None
+
+
+def check_seed_summary(seed_summary) -> CheckResult:
+    """Exercise 02.3: seed_summary(accuracies, baseline) -> (mean, sd, above) of one model's accuracies over seeds.
+
+    sd: the sample standard deviation (divide by n - 1); above: how many seeds are strictly above the baseline.
+    """
+
+    def body(fn):
+        g = generator(203)
+        cases = []
+        for n in (5, 12, 20):
+            accs = (torch.rand(n, generator=g, dtype=torch.float64) * 40).round() / 40  # multiples of 0.025
+            baseline = accs[1].item()  # one seed sits exactly on the baseline: a tie
+            cases.append((accs, baseline))
+        mistakes = [
+            ("the sd divides by n (the population sd): over seeds, use the sample sd, which divides by n - 1 "
+             "(torch's .std() does)", dict(ddof=0)),
+            ("a seed exactly on the baseline was counted as above: a tie is not a win, count with >", dict(ties=True)),
+            ("that is the median, not the mean", dict(centre="median")),
+            ("`above` should be a count of seeds, not a fraction", dict(fraction=True)),
+        ]  # fmt: skip
+        for accs, baseline in cases:
+            got = _as_triple(call(fn, accs.tolist(), baseline))
+            expected = _summary(accs, baseline)
+            if all(abs(x - y) <= 1e-6 for x, y in zip(got, expected)):
+                continue
+            where = f"{len(accs)} seeds, baseline {baseline:.3f}"
+            for message, how in mistakes:
+                wrong = _summary(accs, baseline, **how)
+                if sum(abs(x - y) <= 1e-6 for x, y in zip(got, wrong)) == 3:
+                    raise Verdict("wrong", f"{message} ({where}).")
+            names = ("mean", "sd", "above")
+            off = [name for name, x, y in zip(names, got, expected) if abs(x - y) > 1e-6]
+            raise Verdict("wrong", f"{', '.join(off)} not as expected ({where}): expected {expected}, got {got}.")
+        return "Mean, sample sd and a strict count: the three numbers a seed study reports for each model."
+
+    return run_check("02.3", seed_summary, body)
+
+
 # ---------------------------------------------------------------- the exercises of notebook 2, in order
 
 EXERCISES = (
@@ -139,5 +199,12 @@ EXERCISES = (
         "accuracy_by_heads",
         check_accuracy_by_heads,
         "train with num_heads = 4 as above, and put train.evaluate(model, test) of the 1, 2 and 4 heads in a dict",
+    ),
+    Exercise(
+        "02.3",
+        "A seed study: mean, spread and a count",
+        "seed_summary",
+        check_seed_summary,
+        "mean with .mean(), the sample sd with .std(), and count the seeds strictly above the baseline",
     ),
 )

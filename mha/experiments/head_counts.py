@@ -7,7 +7,15 @@ import torch
 from mha.data import IGNORE, Task
 from mha.train import check_task, evaluate, train_many
 
-__all__ = ["compare_head_counts", "majority_baseline", "one_role_baseline"]
+__all__ = [
+    "compare_head_counts",
+    "majority_baseline",
+    "one_role_baseline",
+    "seed_curves",
+    "summarise_seeds",
+    "count_ahead",
+    "uniform_attention_rule",
+]
 
 
 def _check_int_list(name: str, values, low: int) -> list[int]:
@@ -79,3 +87,63 @@ def one_role_baseline(train_task: Task, test_task: Task, role: str) -> float:
     best = counts.argmax(dim=1)  # (vocab + 1,): the most common answer after each word
     test_words, test_answers = seen(test_task)
     return (best[test_words] == test_answers).float().mean().item()
+
+
+# ---------------------------------------------------------------- statistics over seeds
+
+
+def seed_curves(runs) -> tuple[list[int], torch.Tensor]:
+    """(steps, accuracies (S, K)): the ``test_curve`` of S runs (``train_many(..., test=...)``), one row per seed."""
+    runs = list(runs)
+    if not runs or any(not getattr(run, "test_curve", None) for run in runs):
+        raise ValueError("runs must be a non-empty list of results trained with test=... (they carry a test_curve)")
+    steps = [step for step, _ in runs[0].test_curve]
+    if any([step for step, _ in run.test_curve] != steps for run in runs):
+        raise ValueError("every run must have measured the test accuracy at the same steps")
+    return steps, torch.tensor([[acc for _, acc in run.test_curve] for run in runs], dtype=torch.float64)
+
+
+def summarise_seeds(accuracies, baseline: float) -> dict:
+    """What a study reports about one model over seeds: n, mean, sd, median, and how many seeds beat ``baseline``.
+
+    accuracies: one number per seed. sd is the sample standard deviation (divides by n - 1); "above" counts the
+    seeds strictly above the baseline, "ties" those exactly on it. Returns {"n", "mean", "sd", "median",
+    "above", "ties"}.
+    """
+    a = torch.as_tensor(accuracies, dtype=torch.float64).flatten()
+    if a.numel() < 2:
+        raise ValueError(f"a study needs at least 2 seeds to measure a spread, got {a.numel()}")
+    return dict(
+        n=a.numel(), mean=a.mean().item(), sd=a.std().item(), median=a.median().item(),
+        above=int((a > baseline).sum()), ties=int((a == baseline).sum()),
+    )  # fmt: skip
+
+
+def count_ahead(first, second) -> dict:
+    """Seed by seed, how often ``first`` beats ``second``: {"ahead", "ties", "behind", "n"} (a tie is not a win)."""
+    a = torch.as_tensor(first, dtype=torch.float64).flatten()
+    b = torch.as_tensor(second, dtype=torch.float64).flatten()
+    if a.shape != b.shape or a.numel() == 0:
+        raise ValueError(f"first and second need one number per seed each, got {a.numel()} and {b.numel()}")
+    return dict(ahead=int((a > b).sum()), ties=int((a == b).sum()), behind=int((a < b).sum()), n=a.numel())
+
+
+def uniform_attention_rule(task: Task) -> float:
+    """The accuracy of a single head that looks everywhere equally, with a hand-made linear readout.
+
+    Uniform attention gives every position the mean of the value vectors of the sequence. If each digit's value
+    is its own direction (10 digits fit in d_model = 16), that mean says which digits are present: a "bag of
+    digits". A linear readout can then score the pair (a, b) as: +1 if a is present, +1 if b is present, -3 for
+    every present digit above a or below b. Only the true (largest, smallest) pair scores 2 with no penalty, so
+    this head answers every sequence of ``make_two_relation_task`` right: one head *can* do the task.
+    """
+    check_task(task)
+    if list(task.roles) != ["largest", "smallest"]:
+        raise ValueError("uniform_attention_rule is made for make_two_relation_task (roles largest and smallest)")
+    v = task.vocab_size
+    bag = torch.nn.functional.one_hot(task.ids, v).double().mean(dim=1)  # (n, v): what uniform attention fetches
+    a, b, digit = torch.arange(v)[:, None, None], torch.arange(v)[None, :, None], torch.arange(v)
+    weights = (digit == a).double() + (digit == b).double() - 3.0 * ((digit > a) | (digit < b)).double()  # (v, v, v)
+    scores = bag @ weights.reshape(v * v, v).T  # (n, v * v): one score per pair "a,b", id a * v + b
+    b_idx, _, answers = _asked(task)
+    return (scores[b_idx].argmax(-1) == answers).double().mean().item()

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mha.viz.heatmaps import check_weights, heatmap_trace, style_heatmap_axes
-from mha.viz.palette import blues, head_colour, head_colourscale
+from mha.viz.palette import blues, head_colour, head_colourscale, with_alpha
 from mha.viz.parts import FigureParts, axis_key, subplot_grid
 from mha.viz.render import rounded, unique_labels
 
@@ -217,3 +217,52 @@ def training_parts(
         margin=dict(l=70, r=20, t=90, b=60),
     )
     return data, layout
+
+
+def seed_curves_figure(
+    curves: dict, baselines: dict | None = None, title: str = "Accuracy on new examples while training, over seeds"
+) -> go.Figure:
+    """Accuracy against the training step for many seeds: per model, the mean over seeds and a band of ± 1 sd.
+
+    curves: {label: (steps, accuracies)} with steps a list of K step numbers and accuracies (S seeds, K), e.g.
+    the ``test_curve`` of each ``mha.train.train_many`` result. baselines: optional {name: accuracy}, drawn as
+    dashed lines. The band (clipped to [0, 1]) shows how far single seeds stray from the mean.
+    """
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be a non-empty dict {label: (steps, accuracies (seeds, steps))}")
+    fig = go.Figure()
+    for i, (label, (steps, accs)) in enumerate(curves.items()):
+        steps, accs = [int(s) for s in steps], rounded(accs, 6)
+        if accs.ndim != 2 or accs.shape[1] != len(steps) or accs.shape[0] < 2:
+            raise ValueError(
+                f"{label!r}: accuracies must have shape (seeds >= 2, {len(steps)} steps), got {accs.shape}"
+            )
+        mean, sd = accs.mean(axis=0), accs.std(axis=0, ddof=1)
+        low, high = np.round(np.clip(mean - sd, 0, 1), 4), np.round(np.clip(mean + sd, 0, 1), 4)
+        colour = head_colour(i)
+        fig.add_trace(
+            go.Scatter(
+                x=steps + steps[::-1], y=high.tolist() + low[::-1].tolist(), fill="toself", mode="lines",
+                line=dict(width=0), fillcolor=with_alpha(colour, 0.2), name=f"{label}: mean ± 1 sd",
+                legendgroup=str(label), hoverinfo="skip",
+            )
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=steps, y=np.round(mean, 4).tolist(), mode="lines+markers", marker=dict(size=4),
+                line=dict(color=colour, width=3), name=f"{label}: mean of {accs.shape[0]} seeds",
+                legendgroup=str(label), hovertemplate=f"{label}, step %{{x}}: mean %{{y:.3f}}<extra></extra>",
+            )
+        )  # fmt: skip
+    for name, value in (baselines or {}).items():
+        fig.add_hline(
+            y=round(float(value), 4), line=dict(color="grey", dash="dash", width=1),
+            annotation_text=f"{name}: {value:.2f}", annotation_position="bottom right",
+        )  # fmt: skip
+    fig.update_layout(
+        title=title, height=460, margin=dict(l=60, r=20, t=110, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+    )  # fmt: skip
+    fig.update_xaxes(title="training step")
+    fig.update_yaxes(title="accuracy on new examples", range=[0, 1.02], tickformat=".0%")
+    return fig

@@ -106,6 +106,12 @@ def role_score(weights, keys):
     return weights[b, :, q, keys[b, q]].mean(0)
 
 
+def seed_summary(accuracies, baseline, correction=1, ties=False, median=False):
+    a = torch.tensor(accuracies, dtype=torch.float64)
+    above = (a >= baseline) if ties else (a > baseline)
+    return (a.median() if median else a.mean()).item(), a.std(correction=correction).item(), int(above.sum())
+
+
 def not_done(*args):
     raise NotImplementedError("Exercise: write your code here")
 
@@ -195,10 +201,15 @@ CASES = [
     (ex.check_role_score, lambda w, k: role_score(w.transpose(-1, -2), k), "wrong", "axis 2 is the query"),
     (ex.check_role_score, lambda w, k: role_score(w, k.clamp(min=-1)).mean(), "wrong", "one score per head"),
     (ex.check_role_score, lambda w, k: w[:, :, 0, 0].mean(0), "wrong", "different values"),
-    (ex.check_accuracy_by_heads, {1: 0.53, 2: 0.95, 4: 0.95}, "passed", "Two heads"),
-    (ex.check_accuracy_by_heads, {1: 0.63, 2: 1.0, 4: 1.0}, "wrong", "training sequences"),
-    (ex.check_accuracy_by_heads, {1: 0.53, 2: 0.95}, "wrong", "keys"),
-    (ex.check_accuracy_by_heads, [0.53, 0.95], "wrong", "dict"),
+    (ex.check_accuracy_by_heads, {1: 0.70, 2: 0.76, 4: 0.89}, "passed", "Two heads"),
+    (ex.check_accuracy_by_heads, {1: 0.83, 2: 0.91, 4: 1.0}, "wrong", "training sequences"),
+    (ex.check_accuracy_by_heads, {1: 0.70, 2: 0.76}, "wrong", "keys"),
+    (ex.check_accuracy_by_heads, [0.70, 0.76], "wrong", "dict"),
+    (ex.check_seed_summary, seed_summary, "passed", "sample sd"),
+    (ex.check_seed_summary, lambda a, b: seed_summary(a, b, correction=0), "wrong", "population sd"),
+    (ex.check_seed_summary, lambda a, b: seed_summary(a, b, ties=True), "wrong", "a tie is not a win"),
+    (ex.check_seed_summary, lambda a, b: seed_summary(a, b, median=True), "wrong", "median"),
+    (ex.check_seed_summary, lambda a, b: seed_summary(a, b)[:2], "wrong", "three numbers"),
     (ex.check_experts_seed_5, {"reference": 4, "verb": 3}, "passed", "other experts"),
     (ex.check_experts_seed_5, {"reference": 3, "verb": 2}, "wrong", "from 0"),
     (ex.check_experts_seed_5, {"reference": 3, "verb": 4}, "wrong", "swapped"),

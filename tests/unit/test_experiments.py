@@ -24,7 +24,8 @@ from mha.experiments import (
     train_from_identical_heads,
     train_pushed,
 )
-from mha.train import GRID, TinyAttentionModel, copy_head_to_all, evaluate, init_weights_, train
+from mha.experiments.head_counts import count_ahead, seed_curves, summarise_seeds, uniform_attention_rule
+from mha.train import GRID, TinyAttentionModel, copy_head_to_all, evaluate, init_weights_, train, train_many
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +150,32 @@ def test_baselines():
         one_role_baseline(train_task, test, "middle")
     with pytest.raises(ValueError, match="same kind of task"):
         majority_baseline(train_task, data.make_referent_task(8))
+
+
+def test_seed_curves_summaries_and_counts(task):
+    test = data.make_two_relation_task(64, seed=1)
+    runs = train_many(task, 2, [0, 1, 2], d_model=8, steps=6, test=test, test_every=3)
+    steps, curves = seed_curves(runs)
+    assert steps == [3, 6] and curves.shape == (3, 2)
+    assert curves[1, 1].item() == evaluate(runs[1], test)  # the last point is the trained model's accuracy
+    with pytest.raises(ValueError, match="test_curve"):
+        seed_curves(train_many(task, 2, [0], d_model=8, steps=2))
+    s = summarise_seeds([0.5, 0.6, 0.7, 0.6], baseline=0.6)
+    assert (s["n"], s["mean"], s["median"], s["above"], s["ties"]) == (4, pytest.approx(0.6), 0.6, 1, 2)
+    assert s["sd"] == pytest.approx(torch.tensor([0.5, 0.6, 0.7, 0.6]).std().item())  # the sample sd (n - 1)
+    with pytest.raises(ValueError, match="at least 2"):
+        summarise_seeds([0.5], 0.1)
+    assert count_ahead([0.9, 0.5, 0.7], [0.8, 0.5, 0.8]) == dict(ahead=1, ties=1, behind=1, n=3)
+    with pytest.raises(ValueError, match="one number per seed"):
+        count_ahead([0.9, 0.5], [0.8])
+
+
+def test_uniform_attention_rule_answers_every_sequence():
+    # one head that looks everywhere equally, with a linear readout, can do the task: capacity is not the limit
+    assert uniform_attention_rule(data.make_two_relation_task(300, seed=4)) == 1.0
+    assert uniform_attention_rule(data.make_two_relation_task(50, seed=2, seq_len=3, num_symbols=6)) == 1.0
+    with pytest.raises(ValueError, match="make_two_relation_task"):
+        uniform_attention_rule(data.make_referent_task(8))
 
 
 def test_ask_at_moves_the_question():

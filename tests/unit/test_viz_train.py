@@ -67,3 +67,24 @@ def test_training_parts_loss_bars_and_faded_heads():
     assert len(plotly_figure.data) == 5
     with pytest.raises(ValueError, match="heads_on must have one entry per head"):
         viz.training_parts([1.0], w, list("abcd"), 0.5, heads_on=[True])
+
+
+def test_seed_curves_figure_mean_band_and_baselines():
+    accs = [[0.2, 0.5, 0.9], [0.4, 0.7, 0.9], [0.0, 0.3, 1.0]]  # 3 seeds, 3 steps
+    fig = viz.training.seed_curves_figure({"1 head": ([10, 20, 30], accs), "2 heads": ([10, 20, 30], accs[:2])},
+                                          {"rule": 0.5})  # fmt: skip
+    band, mean = fig.data[0], fig.data[1]
+    assert list(mean.x) == [10, 20, 30] and list(mean.y) == [0.2, 0.5, 0.9333]
+    sd = np.std(accs, axis=0, ddof=1)  # the sample sd over seeds
+    assert list(band.x) == [10, 20, 30, 30, 20, 10]
+    np.testing.assert_allclose(band.y[:3], np.clip([0.2, 0.5, 0.9333] + sd, 0, 1), atol=1e-4)
+    assert max(band.y) <= 1.0 and min(band.y) >= 0.0  # clipped to the range of an accuracy
+    assert band.fill == "toself" and "3 seeds" in mean.name and "2 seeds" in fig.data[3].name
+    assert fig.data[1].line.color != fig.data[3].line.color
+    assert fig.layout.shapes[0].y0 == 0.5  # the baseline line
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        viz.training.seed_curves_figure({"a": ([10, 20], [[0.1, 0.2]])})  # one seed: no spread
+    with pytest.raises(ValueError, match="2 steps"):
+        viz.training.seed_curves_figure({"a": ([10, 20], accs)})
+    with pytest.raises(ValueError, match="non-empty"):
+        viz.training.seed_curves_figure({})
