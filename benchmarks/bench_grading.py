@@ -21,7 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-from mha import course, student
+from mha import course
+from mha.grading import student
 
 MISTAKES = {
     "04": {
