@@ -320,7 +320,7 @@ def test_gradescope_zip_grades_like_the_local_grader(tmp_path, capsys):
     assert course.main(["gradescope", str(tmp_path / "autograder.zip"), "--notebook", "8", "--cell-timeout", "30"]) == 0
     with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
         names = set(z.namelist())
-        assert {"setup.sh", "run_autograder", "requirements.txt", "package/mha/grading/judge.py", "package/mha/grading/answers.py"} <= names
+        assert {"setup.sh", "run_autograder", "requirements.txt", "package/mha/grading/judge.py"} <= names
         assert "torch" in z.read("requirements.txt").decode()
     mistaken = solution_notebook()
     first = next(c for c in mistaken.cells if "solution" in c.metadata.get("tags", []))
