@@ -362,5 +362,6 @@ class ForkServer:
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+        os._exit(0)  # no interpreter shutdown with torch loaded (seconds): nothing is left to flush
     elif sys.argv[1] == "relay":
         relay(sys.argv[2], sys.argv[3])

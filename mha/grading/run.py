@@ -338,9 +338,9 @@ def grade_files(
             continue
         if bar:
             bar.step(results[item.name], resumed=old is not None)
+    _clean_stale_workroots()
     if not todo:
         return [results[i.name] for i in items]
-    _clean_stale_workroots()
     workroot = Path(tempfile.mkdtemp(prefix="mha-grade-"))
     (workroot / "grader.pid").write_text(str(os.getpid()))
     guard = sandbox.Guard()
@@ -349,6 +349,7 @@ def grade_files(
     try:
         kernels = Kernels.start(isolation, workroot, hidden, fork_server and bool(todo))
         running: set[str] = set()
+        shared: dict[str, list[str]] = {}  # notes for submissions still running when a change was found
         lock = threading.Lock()
 
         def one(item: Found) -> Submission:
@@ -360,6 +361,9 @@ def grade_files(
             with lock:
                 running.discard(item.name)
                 others = sorted(running)
+                for other in others:  # one of them may have made the change: each is told
+                    shared.setdefault(other, []).extend(f"{c} (found while this ran)" for c in changed)
+                sub.notes += shared.pop(item.name, [])
             if changed:
                 during = f" (while {', '.join(others)} also ran)" if others else ""
                 sub.notes += [f"{c}{during}" for c in changed]
