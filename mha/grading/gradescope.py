@@ -40,7 +40,7 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
 fi
 python3 -m pip install --no-cache-dir -r requirements.txt
 # the grader's sandbox (a submission cannot reach the grader's files); where it cannot run, grading runs unisolated
-apt-get install -y bubblewrap || true
+(apt-get update && apt-get install -y bubblewrap) || true
 """
 
 RUN = """#!/usr/bin/env bash
