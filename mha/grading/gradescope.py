@@ -40,7 +40,7 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
 fi
 python3 -m pip install --no-cache-dir -r requirements.txt
 # the grader's sandbox (a submission cannot reach the grader's files); where it cannot run, grading runs unisolated
-(apt-get update && apt-get install -y bubblewrap) || true
+apt-get install -y bubblewrap || true
 """
 
 RUN = """#!/usr/bin/env bash
@@ -51,7 +51,7 @@ PYTHON="${{MHA_PYTHON:-python3}}"
 export PYTHONPATH="$ROOT/source/package${{PYTHONPATH:+:$PYTHONPATH}}"
 OUT="$(mktemp -d)"
 mkdir -p "$ROOT/results"
-"$PYTHON" -m mha.course grade "$ROOT/submission" --out "$OUT" {grade_args} > "$OUT/table.txt" 2> "$OUT/log.txt"
+"$PYTHON" -m mha.course grade "$ROOT/submission" --out "$OUT" {grade_args} > "$OUT/stdout.txt" 2> "$OUT/log.txt"
 "$PYTHON" -m mha.grading.gradescope results "$OUT/grades.json" "$ROOT/results/results.json" {result_args}
 """
 
