@@ -11,6 +11,7 @@ lists what the fallback cannot stop (it names them instead, or a rerun recovers)
 
 import json
 import os
+import secrets
 import signal
 import site
 import subprocess
@@ -40,6 +41,7 @@ def layer_norm(x, eps=1e-5):
     return (x - mean) / torch.sqrt(x.var(dim=-1, keepdim=True) + eps)
 '''
 PTH = "zz_mha_redteam.pth"
+TOKEN = secrets.token_hex(6)  # in this module's output folders: the attacks go for these graders only, never another
 FALLBACK_CANNOT = {  # what the fallback cannot stop: named in the notes, or recovered by a rerun
     "read_solutions": "the solution notebooks are readable: the answer gets the point, the notes name the reading",
     "kill_grader": "the grader can be killed: results written so far are kept, a rerun resumes",
@@ -76,7 +78,7 @@ def graders():
             cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
         except OSError:
             continue
-        if b"mha.course" in cmd and b"grade" in cmd:
+        if b"mha.course" in cmd and b"grade" in cmd and any(b"TOKEN" in part for part in cmd):
             out = cmd[cmd.index(b"--out") + 1].decode() if b"--out" in cmd else "grades"
             try:
                 found.append((int(pid), os.path.join(os.readlink(f"/proc/{pid}/cwd"), out)))
@@ -85,6 +87,7 @@ def graders():
     return found
 """
 
+FIND_GRADER = FIND_GRADER.replace("TOKEN", TOKEN)
 REWRITER = (
     FIND_GRADER
     + """
@@ -216,7 +219,7 @@ def judge_source():
 def _run_all(tmp_path_factory, isolation: str, judge_source: bytes, with_kill: bool) -> dict:
     if isolation == "bubblewrap" and not sandbox.choose().isolated:
         pytest.skip(f"no sandbox on this machine: {sandbox.choose().why}")
-    folder, out = tmp_path_factory.mktemp(f"attacks-{isolation}"), tmp_path_factory.mktemp(f"out-{isolation}")
+    folder, out = tmp_path_factory.mktemp(f"attacks-{isolation}"), tmp_path_factory.mktemp(f"out-{TOKEN}-{isolation}")
     for name, nb in attacks().items():
         if name != "kill_grader" or with_kill:
             nbformat.write(nb, folder / f"08_{name}.ipynb")
@@ -316,7 +319,7 @@ def test_killing_the_grader_in_the_sandbox_fails_and_everything_is_graded(sandbo
 
 def test_killing_the_grader_in_the_fallback_keeps_what_was_graded(tmp_path):
     """FALLBACK_CANNOT: the kill works; the results written before it stay, and a rerun resumes from them."""
-    folder, out = tmp_path / "subs", tmp_path / "out"
+    folder, out = tmp_path / "subs", tmp_path / f"out-{TOKEN}"
     folder.mkdir()
     every = attacks()
     for name in ("honest_wrong", "solution", "zz_kill_grader"):
