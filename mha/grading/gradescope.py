@@ -51,7 +51,7 @@ PYTHON="${{MHA_PYTHON:-python3}}"
 export PYTHONPATH="$ROOT/source/package${{PYTHONPATH:+:$PYTHONPATH}}"
 OUT="$(mktemp -d)"
 mkdir -p "$ROOT/results"
-"$PYTHON" -m mha.course grade "$ROOT/submission" --out "$OUT" {grade_args} > "$OUT/table.txt" 2> "$OUT/log.txt"
+"$PYTHON" -m mha.course grade "$ROOT/submission" --out "$OUT" {grade_args} > "$OUT/stdout.txt" 2> "$OUT/log.txt"
 "$PYTHON" -m mha.grading.gradescope results "$OUT/grades.json" "$ROOT/results/results.json" {result_args}
 """
 
