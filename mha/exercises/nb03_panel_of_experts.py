@@ -23,6 +23,12 @@ def _panel_mistakes(x, heads):
             lambda: torch.stack(zs, dim=1),
         ),
         (
+            f"the heads' features are interleaved: torch.stack(zs, dim=-1).flatten(-2) puts feature j of head i at "
+            f"j*h+i (h = {len(zs)}), so no head has its own slice; concatenate with torch.cat(zs, dim=-1) so that "
+            "head i fills features i*d_k ... (i+1)*d_k - 1",
+            lambda: torch.stack(zs, dim=-1).flatten(-2),
+        ),
+        (
             "you concatenated along the tokens axis: the heads go side by side along the features, dim=-1",
             lambda: torch.cat(zs, dim=1),
         ),

@@ -1,7 +1,9 @@
 """The instructor commands: the student version and the grader, on small synthetic notebooks."""
 
 import ast
+import csv
 import hashlib
+import io
 import json
 import math
 from pathlib import Path
@@ -13,8 +15,9 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import mha
-from mha import course, student
+from mha import course
 from mha.exercises import EXERCISES, exercises_for
+from mha.grading import run, student
 
 
 def _course_solutions() -> dict[str, str]:
@@ -265,9 +268,17 @@ def test_grade_invalid_json_gets_zero_with_a_reason(graded):
 def test_grade_never_modifies_submissions_and_writes_csv(graded):
     for p in graded["folder"].iterdir():
         assert hashlib.sha256(p.read_bytes()).hexdigest() == graded["hashes"][p.name]
-    header = graded["csv"].splitlines()[0]
-    assert header == "file,notebook,exercise,title,points,max_points,status,feedback"
-    assert graded["csv"].count("09_solution.ipynb") == len(exercises_for(NB))
+    rows = list(csv.DictReader(io.StringIO(graded["csv"])))
+    assert list(rows[0])[:8] == ["learner", "file", "notebook", "status", "points", "max_points", "seconds", "notes"]
+    assert [e.id for e in exercises_for(NB)] == list(rows[0])[8:]  # a column per exercise
+    assert len(rows) == len(graded["hashes"])  # a row for every file, the invalid one included
+    by_file = {Path(r["file"]).name: r for r in rows}
+    assert by_file["09_solution.ipynb"]["points"] == by_file["09_solution.ipynb"]["max_points"] != "0"
+    assert (
+        by_file["09_not_json.ipynb"]["status"] == "invalid"
+        and "not a valid notebook" in by_file["09_not_json.ipynb"]["notes"]
+    )
+    assert not Path(by_file["09_solution.ipynb"]["file"]).is_absolute()
 
 
 def test_grade_usage_errors(tmp_path, capsys):
@@ -309,7 +320,7 @@ def test_gradescope_zip_grades_like_the_local_grader(tmp_path, capsys):
     assert course.main(["gradescope", str(tmp_path / "autograder.zip"), "--notebook", "9", "--cell-timeout", "30"]) == 0
     with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
         names = set(z.namelist())
-        assert {"setup.sh", "run_autograder", "requirements.txt", "package/mha/grading.py"} <= names
+        assert {"setup.sh", "run_autograder", "requirements.txt", "package/mha/grading/judge.py"} <= names
         assert "torch" in z.read("requirements.txt").decode()
     mistaken = solution_notebook()
     first = next(c for c in mistaken.cells if "solution" in c.metadata.get("tags", []))
@@ -332,7 +343,7 @@ def test_gradescope_zip_grades_like_the_local_grader(tmp_path, capsys):
     assert results["solution"]["score"] == 2 and all(t["status"] == "passed" for t in results["solution"]["tests"])
     assert results["nothing"]["score"] == 0 and [t["number"] for t in results["nothing"]["tests"]] == ["09.1", "09.2"]
     assert "not submitted" in results["nothing"]["tests"][0]["output"]
-    local = course.grade_file(tmp_path / "mistaken" / "submission" / "homework.ipynb", notebook="09")
+    local = run.grade_file(tmp_path / "mistaken" / "submission" / "homework.ipynb", notebook="09")
     tests = results["mistaken"]["tests"]
     assert results["mistaken"]["score"] == local.points == 1
     assert [(t["number"], t["score"], t["output"]) for t in tests] == [

@@ -16,8 +16,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from mha import course, grading, kernel, student
+from mha import course
 from mha.exercises import EXERCISES, exercises_for
+from mha.grading import answers, judge, kernel, run, student
 
 SOLUTIONS = student.reference_solutions(nbformat.read(student.NOTEBOOKS / "09_whats_next.ipynb", as_version=4))
 
@@ -69,7 +70,7 @@ def attacks(marker: Path) -> dict:
             mha.exercises.final_check = lambda namespace, notebook: [forged()]
             engine.run_check = lambda *args, **kwargs: forged()
             engine.close = lambda a, b, tol=1e-4: True
-            mha.grading.grade_notebook = lambda *args, **kwargs: [forged()]
+            mha.judge.grade_notebook = lambda *args, **kwargs: [forged()]
             """
         ),
         "replace_torch": submission(
@@ -158,7 +159,7 @@ class Liar(torch.Tensor):
 
 import mha.grading
 
-mha.grading.plain = lambda value, *args, **kwargs: value  # let the subclass through to torch.save
+mha.answers.plain = lambda value, *args, **kwargs: value  # let the subclass through to torch.save
 _honest = layer_norm
 layer_norm = lambda x, eps=1e-5: _honest(x, eps).as_subclass(Liar)
 """
@@ -276,7 +277,7 @@ def test_cpu_limit_stops_a_loop_that_swallows_interrupts(tmp_path):
     path = tmp_path / "09_cpu.ipynb"
     nbformat.write(submission(at_end=loop), path)
     limits = kernel.Limits(timeout=120, cell_timeout=20, cpu_seconds=12)
-    sub = course.grade_file(path, limits=limits)
+    sub = run.grade_file(path, limits=limits)
     assert sub.points == 0  # the kernel is gone before the grader asks for answers
     assert any("CPU" in n for n in sub.notes), sub.notes
 
@@ -294,9 +295,9 @@ def test_plain_refuses_what_could_lie():
         pass
 
     for value in (Liar(torch.zeros(2)), MyInt(3), object(), {"a": MyInt(1)}, [torch.zeros(2).to_sparse()]):
-        with pytest.raises(grading.NotPlain):
-            grading.plain(value)
-    assert grading.plain((torch.Size([2, 3]), {"k": torch.nn.Parameter(torch.ones(1))})) == ((2, 3), {"k": 1.0})
+        with pytest.raises(answers.NotPlain):
+            answers.plain(value)
+    assert answers.plain((torch.Size([2, 3]), {"k": torch.nn.Parameter(torch.ones(1))})) == ((2, 3), {"k": 1.0})
 
 
 def test_every_exercise_replays_with_salted_inputs(tmp_path):
@@ -325,7 +326,7 @@ def test_every_exercise_replays_with_salted_inputs(tmp_path):
             continue
         folder = tmp_path / number
         folder.mkdir()
-        results = grading.grade_notebook(number, grading.in_process_ask(namespace, folder), salt=987654321)
+        results = judge.grade_notebook(number, judge.in_process_ask(namespace, folder), salt=987654321)
         for result in results:
             if result.exercise in names:
                 assert result.passed, result
@@ -341,14 +342,14 @@ def test_inputs_are_new_in_every_grading_run(tmp_path):
     for salt in (None, 1, 2):
         sent = []
         namespace = {"layer_norm": lambda x, eps=1e-5: torch.nn.functional.layer_norm(x, x.shape[-1:], eps=eps)}
-        inner = grading.in_process_ask(namespace, tmp_path / str(salt))
+        inner = judge.in_process_ask(namespace, tmp_path / str(salt))
         (tmp_path / str(salt)).mkdir()
 
         def ask(requests, inner=inner, sent=sent):
             sent += [r["args"][0] for r in requests if r["kind"] == "call" and r["name"] == "layer_norm"]
             return inner(requests)
 
-        results = grading.grade_notebook("09", ask, salt=salt)
+        results = judge.grade_notebook("09", ask, salt=salt)
         assert results[1].passed and len(sent) == 3  # three shapes, one call each, asked once each
         seen[salt] = sent[0]
     assert not torch.equal(seen[1], seen[2]) and not torch.equal(seen[None], seen[1])
@@ -368,7 +369,7 @@ def test_the_grader_gives_the_feedback_of_the_check_cell(tmp_path, capsys):
     namespace = {}
     exec(WRONG_LAYER_NORM, namespace)
     namespace["block_param_count"] = lambda d: (_ for _ in ()).throw(ValueError("view size is not compatible"))
-    results = grading.grade_notebook("09", grading.in_process_ask(namespace, tmp_path), salt=None)
+    results = judge.grade_notebook("09", judge.in_process_ask(namespace, tmp_path), salt=None)
     in_cell = mha.exercises.check_layer_norm(namespace["layer_norm"])
     assert results[1].status == in_cell.status == "wrong" and results[1].feedback == in_cell.feedback
     assert results[0].status == "error" and "ValueError" in results[0].feedback and "contiguous" in results[0].feedback
@@ -378,21 +379,22 @@ def test_the_grader_gives_the_feedback_of_the_check_cell(tmp_path, capsys):
 
     (tmp_path / "2").mkdir()
     namespace = {"layer_norm": not_done, "block_param_count": ...}
-    results = grading.grade_notebook("09", grading.in_process_ask(namespace, tmp_path / "2"), salt=3)
+    results = judge.grade_notebook("09", judge.in_process_ask(namespace, tmp_path / "2"), salt=3)
     assert [r.status for r in results] == ["not done", "not done"]
-    assert torch.is_tensor(grading.plain(torch.ones(2)))
+    assert torch.is_tensor(answers.plain(torch.ones(2)))
 
 
 def test_forked_kernels_grade_the_same(graded, tmp_path):
-    """With --fork-server every kernel is a fork of one process that imported the course once: the same points
-    and the same notes, limits included, for a few of the attacks above."""
+    """By default every kernel is a fork of one process that imported the course once; with --no-fork-server each
+    kernel starts the usual way (its own sandbox): the same points and the same notes, limits included, for a few
+    of the attacks above."""
     names = ["solution", "honest_wrong", "replace_the_checks", "os_exit", "memory_bomb", "tensor_subclass_that_lies"]
     folder, out = tmp_path / "subs", tmp_path / "out"
     folder.mkdir()
     every = attacks(tmp_path / "marker")
     for name in names:
         nbformat.write(every[name], folder / f"09_{name}.ipynb")
-    argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "20", "--jobs", "2", "--fork-server"]
+    argv = ["grade", str(folder), "--out", str(out), "--cell-timeout", "20", "--jobs", "2", "--no-fork-server"]
     assert course.main(argv + ["--memory-mb", "3000"]) == 0
     report = json.loads((out / "grades.json").read_text())
     for sub in report["submissions"]:

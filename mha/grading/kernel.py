@@ -1,8 +1,10 @@
 """One submitted notebook in a fresh kernel with limits: the learner's cells run there, the checks do not.
 
-``run_notebook`` executes the learner's cells in a new kernel (or one forked by ``mha.forkserver``) whose memory,
-CPU time and file sizes are capped before any cell runs (``Limits``), with a time limit per cell and per notebook,
-and then grades it with ``mha.grading``: the kernel only answers for values, every verdict is computed here.
+``run_notebook`` executes the learner's cells in a new kernel (or one forked by ``mha.grading.forkserver``), in the
+run's sandbox (``Kernels``, ``mha.grading.sandbox``), whose memory, CPU time and file sizes are capped before any
+cell runs (``Limits``), with a time limit per cell and per notebook, and then grades it with ``mha.grading.judge``:
+the kernel only answers for values, computed by code the grader sends as source (``mha.grading.answers``); every
+verdict is computed here.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mha.exercises import RESULTS_ENV, TIME_LIMIT
+from mha.grading import answers, judge, sandbox, scan
+from mha.grading.forkserver import ForkServer
 
-__all__ = ["Limits", "run_notebook"]
+__all__ = ["Limits", "Kernels", "run_notebook"]
 
 
 def _client_class():
@@ -66,6 +71,62 @@ def _limit_values(limits: Limits) -> list[tuple[str, int]]:
     ]
 
 
+_LAUNCH = (  # a sandboxed kernel's first command: its limits, then ipykernel (in place of this process)
+    "import json, os, resource, sys\n"
+    "os.environ.pop('JPY_PARENT_PID', None)  # its parent is the sandbox's process 1: no poller on it\n"
+    "for name, value in json.loads(os.environ.pop('MHA_KERNEL_LIMITS', '{}')).items():\n"
+    "    resource.setrlimit(getattr(resource, name), (value, value))\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', '-f', sys.argv[1]])\n"
+)
+
+
+@dataclass
+class Kernels:
+    """How one grading run starts its kernels: the isolation, the folder of the submissions' working folders, what
+    the kernels must not see, and the fork server (None: a kernel started the usual way)."""
+
+    isolation: sandbox.Isolation = field(default_factory=lambda: sandbox.Isolation("none", "not asked for"))
+    workroot: Path | None = None
+    hide: list[Path] = field(default_factory=list)
+    server: ForkServer | None = None
+
+    @classmethod
+    def start(cls, isolation: sandbox.Isolation, workroot: Path, hide: list[Path], fork_server: bool) -> Kernels:
+        kernels = cls(isolation, workroot, hide)
+        if fork_server:
+            argv = sandbox.bwrap_argv([workroot], hide) if isolation.isolated else None
+            kernels.server = ForkServer(workroot, argv)
+        return kernels
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+    def manager(self, workdir: Path):
+        """A kernel manager for one submission whose kernel talks through Unix sockets in ``workdir``."""
+        from jupyter_client import AsyncKernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        if self.server is not None:
+            km = self.server.kernel_manager()
+        elif self.isolation.isolated:
+            spec = workdir / ".kernelspec" / "mha-sandboxed"
+            spec.mkdir(parents=True)
+            argv = sandbox.bwrap_argv([workdir], self.hide) + [sys.executable, "-c", _LAUNCH, "{connection_file}"]
+            # bwrap passes no signal on: interrupts go as messages on the kernel's control channel
+            kernel = {"argv": argv, "display_name": "mha grading", "language": "python", "interrupt_mode": "message"}
+            (spec / "kernel.json").write_text(json.dumps(kernel))
+            specs = KernelSpecManager(kernel_dirs=[str(spec.parent)])
+            km = AsyncKernelManager(kernel_name="mha-sandboxed", kernel_spec_manager=specs)
+        else:
+            return None  # nbclient's own, on TCP
+        km.transport = "ipc"
+        km.ip = str(workdir / "ipc")
+        km.connection_file = str(workdir / "connection.json")
+        return km
+
+
 def _limit_kernel(pid: int, limits: Limits) -> None:
     import resource
 
@@ -85,25 +146,34 @@ def _death(client, limits: Limits) -> str:
 
 
 def run_notebook(
-    nb, number: str | None, workdir: Path, limits: Limits, salt: int, timing: dict | None = None, server=None
+    nb,
+    number: str | None,
+    workdir: Path,
+    limits: Limits,
+    salt: int,
+    timing: dict | None = None,
+    kernels: Kernels | None = None,
+    known: frozenset = frozenset(),
 ):
     """Execute nb in a fresh, limited kernel, then grade it: (the checks' results, notes about what went wrong).
 
-    The learner's cells run first; the checks then run in this process (``mha.grading.grade_notebook``), on values
-    the kernel computes for inputs it receives only after the learner's cells have run.
+    The learner's cells run first; the checks then run in this process (``mha.grading.judge.grade_notebook``), on
+    values the kernel computes for inputs it receives only after the learner's cells have run. known: the sources of
+    the course's own cells (not reported by the scan).
     """
     import nbformat
     import torch
     from nbclient.exceptions import DeadKernelError
 
-    from mha import grading
+    kernels = kernels or Kernels()
+    server = kernels.server
 
     notes: list[str] = []
     code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
     # a cell of ours, run before the learner's and outside their time limits: the course's imports (slow on a
     # busy machine)
     text = "\n".join(str(c.get("source", "")) for _, c in code_cells)
-    modules = ["mha.exercises", "mha.grading"] + [
+    modules = ["mha.exercises"] + [
         f"mha.{name}"
         for name in ("viz", "widgets", "train")
         if name in text or (name == "viz" and "setup_notebook" in text)
@@ -118,7 +188,7 @@ def run_notebook(
     quiet_log.setLevel(logging.CRITICAL)  # timeouts and interrupts are reported in the notes instead
     client = _client_class()(
         nb,
-        km=server.kernel_manager() if server is not None else None,
+        km=kernels.manager(workdir),
         log=quiet_log,
         timeout=int(limits.cell_timeout),
         kernel_name="python3",
@@ -133,11 +203,15 @@ def run_notebook(
     )
     env = {k: v for k, v in os.environ.items() if k != RESULTS_ENV}  # the kernel reports nothing the grader reads
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if server is not None:  # the forked kernel sets its own limits (hard) before any cell runs
+    if kernels.isolation.isolated:
+        env.update(sandbox.kernel_env(workdir))
+    if server is not None or kernels.isolation.isolated:  # the kernel sets its own limits (hard) before any cell
         env["MHA_KERNEL_LIMITS"] = json.dumps({name: value for name, value in _limit_values(limits)})
     deadline = time.monotonic() + limits.timeout
     errors = 0
     dead: list[str] = []
+    reached: list[str] = []
+    watch = judge.watched_roots()
 
     def run_cell(cell, index: int) -> None:
         try:
@@ -150,11 +224,13 @@ def run_notebook(
         if dead:
             return {r["key"]: ("no answer", dead[0]) for r in requests}
         token = secrets.token_hex(8)
-        request_file, answers = workdir / f"requests-{token}.pt", workdir / f"answers-{token}"
-        answers.mkdir()
+        request_file, answers_dir = workdir / f"requests-{token}.pt", workdir / f"answers-{token}"
+        answers_dir.mkdir()
         torch.save(requests, request_file)
-        cell = nbformat.v4.new_code_cell(
-            f"import mha.grading\nmha.grading.answer_requests(globals(), {str(request_file)!r}, {str(answers)!r})"
+        call = f"answer_requests(_learner, {str(request_file)!r}, {str(answers_dir)!r}, None, {watch!r})\n"
+        cell = nbformat.v4.new_code_cell(  # the grader's code, as source: nothing of the kernel's mha is used
+            f"exec(compile({answers_source + call!r}, '<mha grader>', 'exec'), "
+            "{'__name__': '_mha_grader', '_learner': globals()})"
         )
         calls = sum(r["kind"] == "call" for r in requests)
         client.timeout = int(TIME_LIMIT * calls + limits.cell_timeout)
@@ -168,22 +244,27 @@ def run_notebook(
             dead.append(f"the kernel did not answer within {client.timeout} s (a function that ignores interrupts?)")
             notes.append(dead[0])
             why = f"no answer: {dead[0]}"
+        reached.extend(judge.load_reached(answers_dir))
         found = {}
         for r in requests:
-            outcome = grading.load_answer(answers / f"{r['key']}.pt")
+            outcome = judge.load_answer(answers_dir / f"{r['key']}.pt")
             found[r["key"]] = (
                 ("no answer", why) if outcome[0] == "no answer" and "did not finish" in outcome[1] else outcome
             )
         return found
 
+    answers_source = answers.SOURCE
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # the kernel's own log lines
+    if os.environ.get("MHA_GRADER_DEBUG"):
+        quiet = {}
     timing = timing if timing is not None else {}
     clock = time.monotonic()
     with client.setup_kernel(env=env, cwd=str(workdir), cleanup_kc=True, **quiet):
-        pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
-        if pid is None:
-            raise RuntimeError("the kernel's process id is unknown: its limits cannot be set")
-        _limit_kernel(pid, limits)
+        if server is None and not kernels.isolation.isolated:
+            pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+            if pid is None:
+                raise RuntimeError("the kernel's process id is unknown: its limits cannot be set")
+            _limit_kernel(pid, limits)
         client.timeout = 300
         run_cell(warm_up, len(nb.cells) - 1)
         timing["start"], clock = round(time.monotonic() - clock, 2), time.monotonic()
@@ -204,10 +285,11 @@ def run_notebook(
                     errors += 1
                     notes.append(f"cell {index} raised {out.get('ename')}: {str(out.get('evalue'))[:120]}")
         timing["cells"], clock = round(time.monotonic() - clock, 2), time.monotonic()
-        results = grading.grade_notebook(number, ask, salt) if number else []
+        results = judge.grade_notebook(number, ask, salt) if number else []
         timing["grading"] = round(time.monotonic() - clock, 2)
     if client.dropped_bytes > 1_000_000:
         notes.append(f"printed {client.dropped_bytes / 1e6:.0f} MB of output (ignored)")
     sources = [(i, str(c.get("source", ""))) for i, c in code_cells]
-    notes += grading.scan_cells(sources, number)
+    notes += judge.reach_notes(reached)
+    notes += scan.scan_cells(sources, number, known)
     return results, notes

@@ -1,7 +1,7 @@
 """A Gradescope autograder for the course's exercises: the zip an instructor uploads, and its results.json.
 
     python -m mha.course gradescope autograder.zip [--notebook 04]   # build the zip
-    python -m mha.gradescope results grades.json results.json [--notebook 04]   # (run_autograder calls this)
+    python -m mha.grading.gradescope results grades.json results.json [--notebook 04]   # (run_autograder calls this)
 
 The zip holds Gradescope's three files and the package:
 
@@ -27,7 +27,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent  # mha/
+PACKAGE = Path(__file__).resolve().parent.parent  # mha/
 REPOSITORY = PACKAGE.parent
 NEEDED = ["torch", "numpy", "plotly", "ipywidgets", "ipykernel", "nbclient", "nbformat"]
 
@@ -39,6 +39,8 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
     apt-get update && apt-get install -y python3 python3-pip
 fi
 python3 -m pip install --no-cache-dir -r requirements.txt
+# the grader's sandbox (a submission cannot reach the grader's files); where it cannot run, grading runs unisolated
+apt-get install -y bubblewrap || true
 """
 
 RUN = """#!/usr/bin/env bash
@@ -49,8 +51,8 @@ PYTHON="${{MHA_PYTHON:-python3}}"
 export PYTHONPATH="$ROOT/source/package${{PYTHONPATH:+:$PYTHONPATH}}"
 OUT="$(mktemp -d)"
 mkdir -p "$ROOT/results"
-"$PYTHON" -m mha.course grade "$ROOT/submission" --out "$OUT" {grade_args} > "$OUT/table.txt" 2> "$OUT/log.txt"
-"$PYTHON" -m mha.gradescope results "$OUT/grades.json" "$ROOT/results/results.json" {result_args}
+"$PYTHON" -m mha.course grade "$ROOT/submission" --out "$OUT" {grade_args} > "$OUT/stdout.txt" 2> "$OUT/log.txt"
+"$PYTHON" -m mha.grading.gradescope results "$OUT/grades.json" "$ROOT/results/results.json" {result_args}
 """
 
 
@@ -108,6 +110,8 @@ def results(grades_json: Path, notebooks: list[str] | None = None) -> dict:
         output.append("No notebook (.ipynb) could be graded in your submission.")
     seen = set()
     for sub in submissions:
+        if sub.get("status") == "duplicate":
+            continue
         name = Path(sub["file"]).name
         if sub.get("notes"):
             output.append(f"{name}: " + "; ".join(sub["notes"]))
@@ -148,7 +152,7 @@ def results(grades_json: Path, notebooks: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mha.gradescope", description="Gradescope's results.json.")
+    parser = argparse.ArgumentParser(prog="python -m mha.grading.gradescope", description="Gradescope's results.json.")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("results", help="write results.json from the grader's grades.json")
     r.add_argument("grades_json")

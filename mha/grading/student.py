@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 SOLUTION_TAG = "solution"
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 _GATE = re.compile(r"^\s*(```+|:::+)\s*\{solution-(start|end)\}[ \t]*(\S*)")  # and the label: ex-04-2
 _LABEL = re.compile(r"ex-(\d\d)-(\d+)")
 

@@ -1,7 +1,7 @@
 """A GitHub Classroom template: the workflow a student repository runs on every push to grade itself.
 
     python -m mha.course classroom OUT_DIR --notebook 04   # the template repository, student notebooks included
-    python -m mha.classroom passed grades.json 04.2        # (the workflow runs this) exit 0 when 04.2 passed
+    python -m mha.grading.classroom passed grades.json 04.2        # (the workflow runs this) exit 0 when 04.2 passed
 
 The workflow (``.github/workflows/classroom.yml``) installs the course's package, grades the repository's notebooks
 with ``python -m mha.course grade`` (the same grader, limits and protection as on an instructor's machine), then
@@ -18,9 +18,11 @@ import json
 import sys
 from pathlib import Path
 
+from mha import __version__
 from mha.exercises import Exercise
 
-PACKAGE_SPEC = "mha[course] @ git+https://github.com/llm4n/multi-head-attention"
+# pinned: every push of every student is graded by the same grader, the release the template was made with
+PACKAGE_SPEC = f"mha[course] @ git+https://github.com/llm4n/multi-head-attention@v{__version__}"
 
 WORKFLOW_HEAD = """# Made by `python -m mha.course classroom`: grades this repository's notebooks on every push.
 name: Autograding
@@ -43,6 +45,7 @@ jobs:
         run: |
           python -m pip install --extra-index-url https://download.pytorch.org/whl/cpu torch
           python -m pip install "{package}" ipykernel
+          sudo apt-get install -y bubblewrap || true  # the grader's sandbox; without it grading runs unisolated
       - name: Grade the notebooks
         continue-on-error: true  # the exercises' steps below still run, and report what is missing
         run: python -m mha.course grade . --out "${{{{ runner.temp }}}}/grades" {grade_args}
@@ -53,7 +56,7 @@ STEP = """      - name: Exercise {id}
         uses: classroom-resources/autograding-command-grader@v1
         with:
           test-name: "Exercise {id}: {title}"
-          command: python -m mha.classroom passed "${{{{ runner.temp }}}}/grades/grades.json" {id}
+          command: python -m mha.grading.classroom passed "${{{{ runner.temp }}}}/grades/grades.json" {id}
           timeout: 1
           max-score: {points}
 """
@@ -90,7 +93,7 @@ def passed(grades_json: Path, exercise_id: str) -> tuple[bool, str]:
             (Path(s["file"]).name, e)
             for s in report["submissions"]
             for e in s["exercises"]
-            if e["exercise"] == exercise_id
+            if e["exercise"] == exercise_id and s.get("status") != "duplicate"
         ]
     except (OSError, ValueError, KeyError, TypeError):
         return False, f"Exercise {exercise_id}: the grader did not run (see the step 'Grade the notebooks')."
@@ -103,7 +106,9 @@ def passed(grades_json: Path, exercise_id: str) -> tuple[bool, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mha.classroom", description="GitHub Classroom's side of grading.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mha.grading.classroom", description="GitHub Classroom's side of grading."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("passed", help="print an exercise's result; exit 0 when it got all its points")
     p.add_argument("grades_json")
