@@ -7,7 +7,7 @@
 - ``heatmaps``: attention weights of one head, of h heads, and the head view of one token
 - ``shapes``: the shape of every tensor of a layer, split_heads, W_O's blocks, timings and FLOPs
 - ``training``: training curves, head roles, ablation, and the training explorer's figure
-- ``studies``: the experiments of notebooks 2 and 6 (accuracy per seed, drifting heads, one attention row in two
+- ``studies``: the experiments of notebooks 2, 6 and 7 (accuracy per seed, drifting heads, one attention row in two
   sentences, pruning curves)
 - ``explorer``: ``controls_figure``, the slider machinery of the explorers' kernel-free figures
 
@@ -37,7 +37,14 @@ from mha.viz.shapes import (
     timing_figure,
     w_o_blocks_figure,
 )
-from mha.viz.studies import attention_row_figure, head_distance_figure, pruning_figure, seed_accuracy_figure
+from mha.viz.studies import (
+    attention_row_figure,
+    frozen_control_figure,
+    head_distance_figure,
+    pruning_figure,
+    resolver_seeds_figure,
+    seed_accuracy_figure,
+)
 from mha.viz.training import (
     head_ablation_figure,
     head_role_figure,
@@ -57,6 +64,7 @@ __all__ = [
     "display_bundle",
     "figure_json",
     "flops_figure",
+    "frozen_control_figure",
     "grid_columns",
     "grid_corner",
     "head_ablation_figure",
@@ -70,6 +78,7 @@ __all__ = [
     "parts_figure",
     "plotlyjs_file",
     "pruning_figure",
+    "resolver_seeds_figure",
     "role_winners_figure",
     "seed_accuracy_figure",
     "setup_notebook",
