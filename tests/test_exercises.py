@@ -106,6 +106,25 @@ def role_score(weights, keys):
     return weights[b, :, q, keys[b, q]].mean(0)
 
 
+def head_terms(z, out_proj, mode="ok"):
+    B, h, T, d_k = z.shape
+    W = out_proj.weight.detach()
+    if mode == "rows":
+        return torch.stack([z[:, i] @ W[i * d_k : (i + 1) * d_k] for i in range(h)], 1)
+    if mode == "interleaved":
+        return torch.stack([z[:, i] @ W[:, i::h].T for i in range(h)], 1)
+    terms = torch.stack([z[:, i] @ W[:, i * d_k : (i + 1) * d_k].T for i in range(h)], 1)
+    if mode == "whole":
+        return terms.sum(1)
+    return terms + out_proj.bias.detach() if mode == "bias" else terms
+
+
+def seed_summary(scores, baseline, unbiased=True, ge=False):
+    s = torch.tensor(scores, dtype=torch.float64)
+    above = int((s >= baseline).sum()) if ge else int((s > baseline).sum())
+    return s.mean().item(), s.std(unbiased=unbiased).item(), above
+
+
 def not_done(*args):
     raise NotImplementedError("Exercise: write your code here")
 
@@ -210,6 +229,18 @@ CASES = [
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, invert=True), "wrong", "inverted"),
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, after=True), "wrong", "sum to 1"),
     (ex.check_masked_attention, lambda q, k, v, m: attention(q, k, v), "wrong", "ignored"),
+    (ex.check_head_terms, head_terms, "passed", "sum of one term per head"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "rows"), "wrong", "COLUMNS"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "interleaved"), "wrong", "every h-th column"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "bias"), "wrong", "bias is added once"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "whole"), "wrong", "whole layer's output"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p).flip(1), "wrong", "reverse order"),
+    (ex.check_seed_summary, seed_summary, "passed", "three numbers"),
+    (ex.check_seed_summary, lambda s, b: seed_summary(s, b, unbiased=False), "wrong", "n - 1"),
+    (ex.check_seed_summary, lambda s, b: seed_summary(s, b, ge=True), "wrong", "not >="),
+    (ex.check_seed_summary, lambda s, b: seed_summary(s, b)[::-1], "wrong", "whole number"),
+    (ex.check_seed_summary, lambda s, b: seed_summary(s, b)[:2], "wrong", "three things"),
+    (ex.check_seed_summary, lambda s, b: (*seed_summary(s, b)[:2][::-1], seed_summary(s, b)[2]), "wrong", "swapped"),
 ]
 
 
