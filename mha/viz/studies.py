@@ -114,10 +114,10 @@ def resolver_seeds_figure(scores: dict, baselines: dict, title: str = "") -> go.
                 marker=dict(size=10, color=head_colour(i)), hovertemplate=name + ", seed %{x}: %{y:.2f}<extra></extra>",
             )
         )  # fmt: skip
-    for name, value in baselines.items():
+    for i, (name, value) in enumerate(baselines.items()):
         fig.add_hline(
             y=round(float(value), 4), line=dict(color="grey", dash="dash", width=1),
-            annotation_text=f"{name}: {value:.2f}", annotation_position="bottom right",
+            annotation_text=f"{name}: {value:.2f}", annotation_position="bottom right" if i % 2 else "top left",
         )  # fmt: skip
     fig.update_layout(
         title=title, height=450, xaxis=dict(title="seed", dtick=1),
@@ -129,7 +129,7 @@ def resolver_seeds_figure(scores: dict, baselines: dict, title: str = "") -> go.
 
 def frozen_control_figure(panels: dict, title: str = "") -> go.Figure:
     """Paired accuracies, one line per seed: panels {panel name: {"learned": [per seed], "frozen": [per seed]}}
-    (any two arm names), one panel each; a seed's two arms are joined by a line, the mean drawn as a black bar."""
+    (any two arm names), one panel each; a seed's two arms are joined by a line, the mean drawn as a grey bar."""
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), shared_yaxes=True)
     for col, arms in enumerate(panels.values(), start=1):
         names = list(arms)
@@ -149,7 +149,7 @@ def frozen_control_figure(panels: dict, title: str = "") -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=names, y=means, mode="markers", showlegend=False,
-                marker=dict(symbol="line-ew-open", size=40, line=dict(width=4, color="black")),
+                marker=dict(symbol="line-ew-open", size=40, line=dict(width=4, color="grey")),
                 hovertemplate="mean, %{x}: %{y:.3f}<extra></extra>",
             ),
             row=1, col=col,
