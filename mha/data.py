@@ -361,9 +361,10 @@ def make_moving_referent_task(n: int, seed: int = 0) -> Task:
     - "because it was too far the road the cat didn't follow" (both).
 
     So the animal stands at position 1, 3, 6 or 8 and the thing at 5, 1, 10 or 6, and "it" at 7 or 1: no fixed
-    position, and no position picked by the adjective, holds the right noun in more than a quarter of the
-    sentences. As in ``make_referent_task``, "tired", "sleepy", "slow", "weak" are about the animal that didn't,
-    "wide", "far", "busy", "high" about the thing, and after "reach" and "follow" the thing may be another animal.
+    position, and no position picked by the adjective, holds the right noun in much more than a quarter of the
+    sentences (``mha.experiments.positional_baselines`` measures it). As in ``make_referent_task``, "tired",
+    "sleepy", "slow", "weak" are about the animal that didn't, "wide", "far", "busy", "high" about the thing, and
+    after "reach" and "follow" the thing may be another animal.
     The example sentence and its twin ("... too wide") are sentences of this task.
 
     At "it" the model answers which noun "it" stands for (12 classes). Returns a :class:`Task` with T = 11 and
