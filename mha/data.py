@@ -281,3 +281,115 @@ def random_heads_weights(tokens, d_model: int, num_heads: int, seed: int = 0, ga
             x = torch.stack([word_vector(t, d_model) for t in tokens]) + sinusoidal_positions(T, d_model)  # (T, d)
             _, weights = attn(x[None])  # (1, h, T, T)
     return weights[0]
+
+
+# ---------------------------------------------------------------- "it" with nouns that move (notebook 7)
+
+# The four word orders of ``make_moving_referent_task``, all 11 words long; {a} the animal that did not do it, {v}
+# the verb, {t} the thing it did not do it to, {j} the adjective. The first is the example sentence's order.
+WORD_ORDERS = {
+    "plain": "the {a} didn't {v} the {t} because it was too {j}",
+    "thing first": "the {t} the {a} didn't {v} because it was too {j}",
+    "because first": "because it was too {j} the {a} didn't {v} the {t}",
+    "because first, thing first": "because it was too {j} the {t} the {a} didn't {v}",
+}
+
+
+def _parse_referent_sentence(words: list[str]) -> tuple[int, int, int, int, bool]:
+    """(position of "it", of the adjective, of the animal that didn't, of the other noun, adjective is about the
+    animal) for one sentence in one of the WORD_ORDERS."""
+    adjectives = SUBJECT_ADJECTIVES + OBJECT_ADJECTIVES
+    nouns = set(ANIMALS + PLACES)
+    if words.count("it") != 1 or words.count("didn't") != 1:
+        raise ValueError(f"expected one 'it' and one \"didn't\" in {' '.join(words)!r}")
+    adj = [i for i, w in enumerate(words) if w in adjectives]
+    noun = [i for i, w in enumerate(words) if w in nouns]
+    if len(adj) != 1 or len(noun) != 2:
+        raise ValueError(f"expected one adjective and two nouns in {' '.join(words)!r}")
+    agent = words.index("didn't") - 1  # the animal that didn't: the noun just before "didn't"
+    if agent not in noun:
+        raise ValueError(f'expected a noun just before "didn\'t" in {" ".join(words)!r}')
+    other = noun[0] if noun[1] == agent else noun[1]
+    return words.index("it"), adj[0], agent, other, words[adj[0]] in SUBJECT_ADJECTIVES
+
+
+def moving_referent_task_of(sentences, name: str = "moving nouns") -> Task:
+    """The :class:`Task` of ``make_moving_referent_task`` for given sentences (str) in any of the WORD_ORDERS.
+
+    The question is asked at "it": which noun does "it" stand for? The answer is that noun (one of the 12 nouns).
+    Roles, for the query "it": "reference" (the right noun), "other noun" (the wrong one), "adjective".
+    """
+    vocab = ["the", "didn't", "because", "it", "was", "too"] + ANIMALS + VERBS + PLACES
+    vocab += SUBJECT_ADJECTIVES + OBJECT_ADJECTIVES  # the vocabulary of make_referent_task, in the same order
+    target_vocab = ANIMALS + PLACES
+    rows = [tokenize(s) for s in sentences]
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise ValueError("give one or more sentences, all with the same number of words (11 in WORD_ORDERS)")
+    unknown = sorted({w for r in rows for w in r if w not in vocab})
+    if unknown:
+        raise ValueError(f"words {unknown} are not in the task's vocabulary {vocab}")
+    n, T = len(rows), len(rows[0])
+    ids = torch.tensor([[vocab.index(w) for w in r] for r in rows])  # (n, T)
+    targets = torch.full((n, T), IGNORE)
+    roles = {name_: torch.full((n, T), -1) for name_ in ("reference", "other noun", "adjective")}
+    for i, words in enumerate(rows):
+        it, adj, agent, other, about_agent = _parse_referent_sentence(words)
+        right, wrong = (agent, other) if about_agent else (other, agent)
+        targets[i, it] = target_vocab.index(words[right])
+        roles["reference"][i, it], roles["other noun"][i, it], roles["adjective"][i, it] = right, wrong, adj
+    return Task(
+        name=name,
+        ids=ids,
+        targets=targets,
+        vocab=vocab,
+        target_vocab=target_vocab,
+        roles=roles,
+        sentences=[" ".join(r) for r in rows],
+        description="at 'it': the noun 'it' refers to, in sentences whose nouns move",
+    )
+
+
+def make_moving_referent_task(n: int, seed: int = 0) -> Task:
+    """Sentences like the example sentence whose nouns do not sit at fixed positions; the question is asked at "it".
+
+    Each sentence takes one of the four WORD_ORDERS (equally likely), all 11 words long, with the words of
+    ``make_referent_task``:
+
+    - "the cat didn't follow the road because it was too far" (the example sentence's order),
+    - "the road the cat didn't follow because it was too far" (the thing first),
+    - "because it was too far the cat didn't follow the road" (the reason first),
+    - "because it was too far the road the cat didn't follow" (both).
+
+    So the animal stands at position 1, 3, 6 or 8 and the thing at 5, 1, 10 or 6, and "it" at 7 or 1: no fixed
+    position, and no position picked by the adjective, holds the right noun in much more than a quarter of the
+    sentences (``mha.experiments.positional_baselines`` measures it). As in ``make_referent_task``, "tired",
+    "sleepy", "slow", "weak" are about the animal that didn't, "wide", "far", "busy", "high" about the thing, and
+    after "reach" and "follow" the thing may be another animal.
+    The example sentence and its twin ("... too wide") are sentences of this task.
+
+    At "it" the model answers which noun "it" stands for (12 classes). Returns a :class:`Task` with T = 11 and
+    roles "reference", "other noun" and "adjective" (for the query "it"), built by ``moving_referent_task_of``.
+    """
+    _check_n(n)
+    g = torch.Generator().manual_seed(seed)
+    orders = list(WORD_ORDERS.values())
+    u = torch.rand(n, 6, generator=g)  # (n, 6) uniform numbers, one column per choice
+
+    def choose(words, x):
+        return words[min(int(x * len(words)), len(words) - 1)]
+
+    sentences = []
+    for i in range(n):
+        animal, verb = choose(ANIMALS, u[i, 0]), choose(VERBS, u[i, 1])
+        things = PLACES if verb == "cross" else PLACES + [a for a in ANIMALS if a != animal]
+        thing = choose(things, u[i, 2])
+        if u[i, 3] < 0.5:
+            adj = choose(SUBJECT_ADJECTIVES, u[i, 4])
+        else:
+            allowed = OBJECT_ADJECTIVES if thing in PLACES else [a for a in OBJECT_ADJECTIVES if a not in PLACE_ONLY]
+            adj = choose(allowed, u[i, 4])
+        sentences.append(choose(orders, u[i, 5]).format(a=animal, v=verb, t=thing, j=adj))
+    return moving_referent_task_of(sentences)
+
+
+__all__ += ["WORD_ORDERS", "make_moving_referent_task", "moving_referent_task_of"]

@@ -72,5 +72,7 @@ __all__ = [
 for _module in NOTEBOOK_MODULES:
     register(_module.EXERCISES)
     for _name in _module.__all__:  # each notebook's checks: mha.exercises.check_...
+        if _name in globals():
+            raise ImportError(f"{_module.__name__} exports {_name}, a name another exercise module already exports")
         globals()[_name] = getattr(_module, _name)
         __all__.append(_name)

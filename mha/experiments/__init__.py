@@ -5,7 +5,9 @@
 - ``symmetry`` (notebook 6): the roles heads take (``role_heads``, ``positional_baseline``) and heads that start as
   exact copies, pushed apart by a known amount (``push_heads_``, ``train_pushed``, ``symmetry_study``, ``first_steps``,
   ``head_distance``, ``role_spread``);
-- ``two_layers`` (notebook 7): the question asked at "it" (``ask_at``), each head's term of the output
+- ``two_layers`` (notebook 7): the question asked at "it" (``ask_at``), whether a row prefers the right noun
+  (``prefers_right_noun``, ``resolver_scores``) against rules that use positions only (``positional_baselines``),
+  each head's term of the output
   (``head_contributions``), and which heads matter (``head_importance``, ``pruning_curve``).
 
 Every function gives the same numbers on every machine (see ``mha.train``).
@@ -25,7 +27,15 @@ from mha.experiments.symmetry import (
     train_from_identical_heads,
     train_pushed,
 )
-from mha.experiments.two_layers import ask_at, head_contributions, head_importance, pruning_curve
+from mha.experiments.two_layers import (
+    ask_at,
+    head_contributions,
+    head_importance,
+    positional_baselines,
+    prefers_right_noun,
+    pruning_curve,
+    resolver_scores,
+)
 
 __all__ = [
     "compare_head_counts",
@@ -43,7 +53,13 @@ __all__ = [
     "compare_with_forced",
     "first_steps",
     "ask_at",
+    "prefers_right_noun",
+    "resolver_scores",
+    "positional_baselines",
     "head_contributions",
     "head_importance",
     "pruning_curve",
+    "positional_baselines",
+    "prefers_right_noun",
+    "resolver_scores",
 ]

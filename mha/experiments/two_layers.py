@@ -6,9 +6,26 @@ from __future__ import annotations
 import torch
 
 from mha.data import IGNORE, Task
-from mha.train import TwoLayerAttentionModel, attention_of, check_ids, check_task, evaluate, model_of, one_thread
+from mha.train import (
+    TwoLayerAttentionModel,
+    attention_of,
+    attention_weights,
+    check_ids,
+    check_task,
+    evaluate,
+    model_of,
+    one_thread,
+)
 
-__all__ = ["ask_at", "head_contributions", "head_importance", "pruning_curve"]
+__all__ = [
+    "ask_at",
+    "prefers_right_noun",
+    "resolver_scores",
+    "positional_baselines",
+    "head_contributions",
+    "head_importance",
+    "pruning_curve",
+]
 
 
 def ask_at(task: Task, position: int) -> Task:
@@ -43,6 +60,68 @@ def ask_at(task: Task, position: int) -> Task:
         sentences=task.sentences,
         description=f"{task.description} (asked at position {position})",
     )
+
+
+def _asked(task: Task) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a task that asks one question per sentence with roles "reference" and "other noun" (such as
+    ``mha.data.make_moving_referent_task``): the asked position, the right noun's and the wrong noun's, each (n,)."""
+    check_task(task)
+    if not {"reference", "other noun"} <= set(task.roles):
+        raise ValueError(f'the task needs the roles "reference" and "other noun", it has {list(task.roles)}')
+    asked = task.targets != IGNORE  # (n, T)
+    if not (asked.sum(dim=1) == 1).all():
+        raise ValueError("the task must ask exactly one question per sentence")
+    where = asked.float().argmax(dim=1)  # (n,)
+    rows = torch.arange(task.num_examples)
+    return where, task.roles["reference"][rows, where], task.roles["other noun"][rows, where]
+
+
+def prefers_right_noun(model, task: Task, layer: int | None = None) -> torch.Tensor:
+    """(n, h) bools: in each sentence and head, does the asking row put more weight on the right noun than on the
+    wrong one?
+
+    ``layer``: which layer's heads (default: the last layer, 1 for a two-layer model, 0 for a one-layer model).
+    A tie (for example two weights of 0) counts as False.
+    """
+    where, right, wrong = _asked(task)
+    weights = attention_weights(model, task.ids)  # (n, h, T, T) or (n, 2, h, T, T)
+    if weights.dim() == 5:
+        weights = weights[:, 1 if layer is None else layer]
+    elif layer not in (None, 0):
+        raise ValueError(f"a one-layer model has only layer 0, got layer={layer!r}")
+    rows = torch.arange(task.num_examples)
+    asking = weights[rows, :, where]  # (n, h, T): the asking row of every head
+    return asking[rows, :, right] > asking[rows, :, wrong]  # (n, h)
+
+
+def resolver_scores(model, task: Task, layer: int | None = None) -> torch.Tensor:
+    """(h,): for each head, the fraction of the sentences in which its asking row weighs the right noun above the
+    wrong one (``prefers_right_noun``). 0.5 is a coin flip between the two nouns."""
+    return prefers_right_noun(model, task, layer).double().mean(dim=0)
+
+
+def positional_baselines(task: Task) -> dict[str, float]:
+    """What rules that look only at positions score, in ``resolver_scores``' measure (right noun above wrong one).
+
+    - "the same position every time": the best single position k (the fraction of sentences whose right noun is at k);
+    - "the first noun": always the noun that comes first;
+    - "a position chosen by the adjective": for each adjective word, its best position (the shortcut a head can
+      learn when nouns stand still).
+    """
+    where, right, wrong = _asked(task)
+    adjective = task.ids[
+        torch.arange(task.num_examples), task.roles["adjective"][torch.arange(task.num_examples), where]
+    ]
+    same = max(float((right == k).double().mean()) for k in range(task.seq_len))
+    by_adjective = 0
+    for word in adjective.unique():
+        picked = right[adjective == word]
+        by_adjective += max(int((picked == k).sum()) for k in range(task.seq_len))
+    return {
+        "the same position every time": same,
+        "the first noun": float((right < wrong).double().mean()),
+        "a position chosen by the adjective": by_adjective / task.num_examples,
+    }
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@
   timings and FLOPs
 - ``signals``: softmax saturation against a head's width, and how alike the tokens become through a deep stack
 - ``training``: training curves, head roles, ablation, and the training explorer's figure
-- ``studies``: the experiments of notebooks 2 and 6 (accuracy per seed, drifting heads, one attention row in two
+- ``studies``: the experiments of notebooks 2, 6 and 7 (accuracy per seed, drifting heads, one attention row in two
   sentences, pruning curves)
 - ``symmetry``: notebook 6's heads that start identical, pushed apart by a known amount (distance over steps)
 - ``explorer``: ``controls_figure``, the slider machinery of the explorers' kernel-free figures
@@ -42,7 +42,14 @@ from mha.viz.shapes import (
     w_o_blocks_figure,
 )
 from mha.viz.signals import depth_similarity_figure, softmax_saturation_figure
-from mha.viz.studies import attention_row_figure, head_distance_figure, pruning_figure, seed_accuracy_figure
+from mha.viz.studies import (
+    attention_row_figure,
+    frozen_control_figure,
+    head_distance_figure,
+    pruning_figure,
+    resolver_seeds_figure,
+    seed_accuracy_figure,
+)
 from mha.viz.symmetry import push_distance_figure
 from mha.viz.training import (
     head_ablation_figure,
@@ -64,6 +71,7 @@ __all__ = [
     "display_bundle",
     "figure_json",
     "flops_figure",
+    "frozen_control_figure",
     "grid_columns",
     "grid_corner",
     "head_ablation_figure",
@@ -79,6 +87,7 @@ __all__ = [
     "plotlyjs_file",
     "pruning_figure",
     "push_distance_figure",
+    "resolver_seeds_figure",
     "role_winners_figure",
     "seed_accuracy_figure",
     "setup_notebook",

@@ -101,3 +101,59 @@ def pruning_figure(curves: dict, title: str = "") -> go.Figure:
     fig.update_xaxes(title="heads removed", dtick=1)
     fig.update_yaxes(title="accuracy", range=[0, 1.05], row=1, col=1)
     return fig
+
+
+def resolver_seeds_figure(scores: dict, baselines: dict, title: str = "") -> go.Figure:
+    """One marker per (model, seed) of a resolver score: scores {name: {seed: score}}; baselines {name: score} as
+    dashed lines. A score is the fraction of new sentences in which the row of "it" prefers the right noun."""
+    fig = go.Figure()
+    for i, (name, by_seed) in enumerate(scores.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=list(by_seed), y=rounded(list(by_seed.values()), 4).tolist(), mode="markers", name=name,
+                marker=dict(size=10, color=head_colour(i)), hovertemplate=name + ", seed %{x}: %{y:.2f}<extra></extra>",
+            )
+        )  # fmt: skip
+    for i, (name, value) in enumerate(baselines.items()):
+        fig.add_hline(
+            y=round(float(value), 4), line=dict(color="grey", dash="dash", width=1),
+            annotation_text=f"{name}: {value:.2f}", annotation_position="bottom right" if i % 2 else "top left",
+        )  # fmt: skip
+    fig.update_layout(
+        title=title, height=450, xaxis=dict(title="seed", dtick=1),
+        yaxis=dict(title="sentences where 'it' prefers the right noun", range=[0, 1.02]),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), margin=dict(l=70, r=20, t=90, b=50),
+    )  # fmt: skip
+    return fig
+
+
+def frozen_control_figure(panels: dict, title: str = "") -> go.Figure:
+    """Paired accuracies, one line per seed: panels {panel name: {"learned": [per seed], "frozen": [per seed]}}
+    (any two arm names), one panel each; a seed's two arms are joined by a line, the mean drawn as a grey bar."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), shared_yaxes=True)
+    for col, arms in enumerate(panels.values(), start=1):
+        names = list(arms)
+        values = [rounded(v, 4).tolist() for v in arms.values()]
+        if len(names) != 2 or len(values[0]) != len(values[1]):
+            raise ValueError("each panel needs two arms with one accuracy per seed each")
+        for seed, pair in enumerate(zip(*values)):
+            fig.add_trace(
+                go.Scatter(
+                    x=names, y=list(pair), mode="lines+markers", showlegend=False, opacity=0.6,
+                    line=dict(color=head_colour(col - 1), width=1), marker=dict(size=7),
+                    hovertemplate=f"seed {seed}, " + "%{x}: %{y:.3f}<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+        means = [round(sum(v) / len(v), 4) for v in values]
+        fig.add_trace(
+            go.Scatter(
+                x=names, y=means, mode="markers", showlegend=False,
+                marker=dict(symbol="line-ew-open", size=40, line=dict(width=4, color="grey")),
+                hovertemplate="mean, %{x}: %{y:.3f}<extra></extra>",
+            ),
+            row=1, col=col,
+        )  # fmt: skip
+    fig.update_layout(title=title, height=430, margin=dict(l=60, r=20, t=90, b=50))
+    fig.update_yaxes(title="accuracy on new sentences", row=1, col=1)
+    return fig

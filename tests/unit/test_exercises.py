@@ -112,6 +112,19 @@ def seed_summary(accuracies, baseline, correction=1, ties=False, median=False):
     return (a.median() if median else a.mean()).item(), a.std(correction=correction).item(), int(above.sum())
 
 
+def head_terms(z, out_proj, mode="ok"):
+    B, h, T, d_k = z.shape
+    W = out_proj.weight.detach()
+    if mode == "rows":
+        return torch.stack([z[:, i] @ W[i * d_k : (i + 1) * d_k] for i in range(h)], 1)
+    if mode == "interleaved":
+        return torch.stack([z[:, i] @ W[:, i::h].T for i in range(h)], 1)
+    terms = torch.stack([z[:, i] @ W[:, i * d_k : (i + 1) * d_k].T for i in range(h)], 1)
+    if mode == "whole":
+        return terms.sum(1)
+    return terms + out_proj.bias.detach() if mode == "bias" else terms
+
+
 def not_done(*args):
     raise NotImplementedError("Exercise: write your code here")
 
@@ -209,7 +222,6 @@ CASES = [
     (ex.check_seed_summary, lambda a, b: seed_summary(a, b, correction=0), "wrong", "population sd"),
     (ex.check_seed_summary, lambda a, b: seed_summary(a, b, ties=True), "wrong", "a tie is not a win"),
     (ex.check_seed_summary, lambda a, b: seed_summary(a, b, median=True), "wrong", "median"),
-    (ex.check_seed_summary, lambda a, b: seed_summary(a, b)[:2], "wrong", "three numbers"),
     (ex.check_experts_seed_5, {"reference": 4, "verb": 3}, "passed", "other experts"),
     (ex.check_experts_seed_5, {"reference": 3, "verb": 2}, "wrong", "from 0"),
     (ex.check_experts_seed_5, {"reference": 3, "verb": 4}, "wrong", "swapped"),
@@ -223,6 +235,12 @@ CASES = [
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, invert=True), "wrong", "inverted"),
     (ex.check_masked_attention, lambda q, k, v, m: masked_attention(q, k, v, m, after=True), "wrong", "sum to 1"),
     (ex.check_masked_attention, lambda q, k, v, m: attention(q, k, v), "wrong", "ignored"),
+    (ex.check_head_terms, head_terms, "passed", "sum of one term per head"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "rows"), "wrong", "COLUMNS"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "interleaved"), "wrong", "every h-th column"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "bias"), "wrong", "bias is added once"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p, "whole"), "wrong", "whole layer's output"),
+    (ex.check_head_terms, lambda z, p: head_terms(z, p).flip(1), "wrong", "reverse order"),
 ]
 
 
