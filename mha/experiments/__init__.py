@@ -13,53 +13,10 @@
 Every function gives the same numbers on every machine (see ``mha.train``).
 """
 
-from mha.experiments.head_counts import compare_head_counts, majority_baseline, one_role_baseline
-from mha.experiments.symmetry import (
-    SymmetryStudy,
-    compare_with_forced,
-    first_steps,
-    head_distance,
-    positional_baseline,
-    push_heads_,
-    role_heads,
-    role_spread,
-    symmetry_study,
-    train_from_identical_heads,
-    train_pushed,
-)
-from mha.experiments.two_layers import (
-    ask_at,
-    head_contributions,
-    head_importance,
-    positional_baselines,
-    prefers_right_noun,
-    pruning_curve,
-    resolver_scores,
-)
+from mha.experiments import head_counts, symmetry, two_layers
 
-__all__ = [
-    "compare_head_counts",
-    "majority_baseline",
-    "one_role_baseline",
-    "head_distance",
-    "train_from_identical_heads",
-    "push_heads_",
-    "role_spread",
-    "role_heads",
-    "positional_baseline",
-    "train_pushed",
-    "SymmetryStudy",
-    "symmetry_study",
-    "compare_with_forced",
-    "first_steps",
-    "ask_at",
-    "prefers_right_noun",
-    "resolver_scores",
-    "positional_baselines",
-    "head_contributions",
-    "head_importance",
-    "pruning_curve",
-    "positional_baselines",
-    "prefers_right_noun",
-    "resolver_scores",
-]
+# Every study's public names, also as mha.experiments.<name> (the notebooks' spelling).
+__all__ = [*head_counts.__all__, *symmetry.__all__, *two_layers.__all__]
+for _module in (head_counts, symmetry, two_layers):
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
