@@ -53,7 +53,7 @@ lint: $(STAMP)
 # The tests sit in folders by where they run (tests/conftest.py): unit/ and grading/ here, notebooks/ and browser/
 # in the targets below.
 test-unit: $(STAMP)
-	$(PY) -m pytest tests/unit tests/grading -q
+	$(PY) -m pytest tests/unit tests/grading -q -n 2
 
 # Two notebooks at a time (pytest-xdist), each one whole on one worker, its cells in order, compared as strictly.
 test-notebooks: $(STAMP)
