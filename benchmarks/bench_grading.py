@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_grading.py [--students 60] [--isolation auto|bubblewrap|none] [-- more options]
 
-The class hands in notebooks 01, 03, 04, 05 and 08 in turn: a third the solutions, a third the student version
+The class hands in notebooks 01, 03, 04, 05 and 09 in turn: a third the solutions, a third the student version
 untouched, a third one known mistake each (softmax over the wrong axis, interleaved heads, split_heads without the
 transpose, a mask above the diagonal, the n - 1 variance). It runs ``python -m mha.course grade CLASS --out OUT``
 (the fork server and one job per core, the defaults; the isolation as asked), in a process of its own as an
