@@ -45,10 +45,8 @@ from mha.viz.signals import depth_similarity_figure, softmax_saturation_figure
 from mha.viz.studies import (
     attention_row_figure,
     frozen_control_figure,
-    head_distance_figure,
     pruning_figure,
     resolver_seeds_figure,
-    seed_accuracy_figure,
 )
 from mha.viz.symmetry import push_distance_figure
 from mha.viz.training import (
@@ -76,7 +74,6 @@ __all__ = [
     "grid_corner",
     "head_ablation_figure",
     "head_colour",
-    "head_distance_figure",
     "head_heatmaps",
     "head_role_figure",
     "head_view_figure",
@@ -89,7 +86,6 @@ __all__ = [
     "push_distance_figure",
     "resolver_seeds_figure",
     "role_winners_figure",
-    "seed_accuracy_figure",
     "setup_notebook",
     "shape_figure",
     "shape_parts",

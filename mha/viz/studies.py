@@ -1,5 +1,5 @@
-"""The figures of the experiments of notebooks 2 and 6: per-seed accuracies, drifting heads, one attention row
-in two sentences, and pruning curves. Each takes plain numbers (lists or CPU tensors) and rounds what it draws."""
+"""The figures of notebook 7's studies: resolver scores per seed, the frozen-W_O control, one attention row in two
+sentences, and pruning curves. Each takes plain numbers (lists or CPU tensors) and rounds what it draws."""
 
 from __future__ import annotations
 
@@ -8,52 +8,6 @@ from plotly.subplots import make_subplots
 
 from mha.viz.palette import head_colour
 from mha.viz.render import rounded
-
-
-def seed_accuracy_figure(accuracies: dict, seeds, baselines: dict | None = None, title: str = "") -> go.Figure:
-    """One marker per (model, seed): accuracies {name: [accuracy per seed]}; baselines {name: accuracy} as lines."""
-    seeds = list(seeds)
-    fig = go.Figure()
-    for i, (name, values) in enumerate(accuracies.items()):
-        values = rounded(values, 4).tolist()
-        if len(values) != len(seeds):
-            raise ValueError(f"{name!r} has {len(values)} accuracies for {len(seeds)} seeds")
-        fig.add_trace(
-            go.Scatter(
-                x=seeds, y=values, mode="markers", name=name, marker=dict(size=10, color=head_colour(i)),
-                hovertemplate=name + ", seed %{x}: %{y:.2f}<extra></extra>",
-            )
-        )  # fmt: skip
-    for name, value in (baselines or {}).items():
-        fig.add_hline(
-            y=round(float(value), 4), line=dict(color="grey", dash="dash", width=1),
-            annotation_text=f"{name}: {value:.2f}", annotation_position="top left",
-        )  # fmt: skip
-    fig.update_layout(
-        title=title, height=450, xaxis=dict(title="seed", dtick=1),
-        yaxis=dict(title="accuracy on new sequences", range=[0, 1.02]),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), margin=dict(l=60, r=20, t=90, b=50),
-    )  # fmt: skip
-    return fig
-
-
-def head_distance_figure(distances: dict, title: str = "") -> go.Figure:
-    """distances {name: [distance after step 0, 1, ...]} on a log axis, from step 1 (0 cannot be drawn there)."""
-    fig = go.Figure()
-    for i, (name, values) in enumerate(distances.items()):
-        steps = list(range(1, len(values)))
-        fig.add_trace(
-            go.Scatter(
-                x=steps, y=[float(f"{v:.4g}") for v in values[1:]], mode="lines", name=name,
-                line=dict(color=head_colour(i), width=2), hovertemplate=name + ", step %{x}: %{y:.2e}<extra></extra>",
-            )
-        )  # fmt: skip
-    fig.update_layout(
-        title=title, height=420, xaxis=dict(title="training step"),
-        yaxis=dict(title="largest difference between heads", type="log", exponentformat="power"),
-        legend=dict(title="precision"), margin=dict(l=70, r=20, t=80, b=50),
-    )  # fmt: skip
-    return fig
 
 
 def attention_row_figure(rows: list, head: int, title: str = "") -> go.Figure:

@@ -220,23 +220,6 @@ def test_controls_figure_steps_swap_in_each_figure():
 # ---------------------------------------------------------------- the experiments' figures (notebooks 2 and 6)
 
 
-def test_seed_accuracy_figure_one_marker_per_seed_and_baseline_lines():
-    fig = viz.seed_accuracy_figure(
-        {"1 head": [0.5, 0.61234], "2 heads": torch.tensor([0.9, 0.95])}, [0, 1], {"most common answer": 0.23}
-    )
-    assert [t.name for t in fig.data] == ["1 head", "2 heads"]
-    assert list(fig.data[0].y) == [0.5, 0.6123] and list(fig.data[0].x) == [0, 1]  # rounded to 4 decimals
-    assert [s.y0 for s in fig.layout.shapes] == [0.23]
-    with pytest.raises(ValueError, match="3 accuracies for 2 seeds"):
-        viz.seed_accuracy_figure({"1 head": [0.5, 0.6, 0.7]}, [0, 1])
-
-
-def test_head_distance_figure_starts_at_step_one_on_a_log_axis():
-    fig = viz.head_distance_figure({"float32": [0.0, 1.5e-8, 1.1e-4], "float64": [0.0, 3e-13, 6e-13]})
-    assert fig.layout.yaxis.type == "log"
-    assert list(fig.data[0].x) == [1, 2] and list(fig.data[0].y) == [1.5e-8, 1.1e-4]
-
-
 def test_attention_row_figure_one_panel_per_sentence():
     rows = [("tired", ["the", "cat"], torch.tensor([0.25, 0.75])), ("wide", ["the", "road"], [1.0, 0.0])]
     fig = viz.attention_row_figure(rows, head=2)
