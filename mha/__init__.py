@@ -1,6 +1,7 @@
 """mha: the package behind the course "Multi-Head Attention, from one head to h heads".
 
-The math lives in ``mha.attention`` and is re-exported here; figures live in ``mha.viz``.
+The math lives in ``mha.attention`` (one head in NumPy: ``mha.numpy_attention``) and is re-exported here;
+figures live in ``mha.viz``.
 """
 
 from mha.attention import (
@@ -13,10 +14,9 @@ from mha.attention import (
     merge_heads,
     padding_mask,
     scaled_dot_product_attention,
-    self_attention_np,
-    softmax_np,
     split_heads,
 )
+from mha.numpy_attention import self_attention_np, softmax_np
 from mha.validate import valid_head_counts
 
 __version__ = "0.1.0"

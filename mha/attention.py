@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,8 +29,6 @@ __all__ = [
     "get_device",
     "count_parameters",
     "attention_flops",
-    "softmax_np",
-    "self_attention_np",
 ]
 
 
@@ -268,10 +265,14 @@ class MultiHeadAttention(nn.Module):
     padding_mask: optional boolean (B, T_k), True for a real token and False for padding (see ``padding_mask``);
         no query attends to a padding key. Combined with ``mask`` by "and".
     A query that may attend to no key at all gets zero weights and a zero output (not NaN, as in PyTorch).
-    need_weights=False skips the weights and uses PyTorch's fused scaled_dot_product_attention.
+    need_weights=False skips the weights and uses PyTorch's fused scaled_dot_product_attention (not while dropout
+        is on: the fused kernel would draw its own random numbers).
     head_mask: optional (num_heads,) tensor multiplying each head's output before W_O (0 removes a head).
     dropout (constructor): the probability of zeroing each attention weight, in training mode only; the weights
         kept are scaled by 1 / (1 - dropout) and returned as used (each row then sums to about 1, not exactly 1).
+    dropout_noise: optional uniform numbers in [0, 1), shaped like the weights; dropout zeroes the weights whose
+        number is below ``dropout``. Default: drawn from PyTorch's seeded CPU generator (``torch.manual_seed``),
+        which gives the same numbers on every machine (PyTorch's own dropout does not).
     """
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True, dropout: float = 0.0):
@@ -284,7 +285,10 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)  # [W_Q; W_K; W_V] of every head
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
 
-    def forward(self, x, mask=None, need_weights: bool = True, head_mask=None, *, context=None, padding_mask=None):
+    def forward(
+        self, x, mask=None, need_weights: bool = True, head_mask=None, *, context=None, padding_mask=None,
+        dropout_noise=None,
+    ):  # fmt: skip
         _check_input(x, self.d_model)
         B, T_q, _ = x.shape
         if context is None:  # self-attention: one product gives q, k, v
@@ -299,13 +303,15 @@ class MultiHeadAttention(nn.Module):
         q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))  # (B, h, T_q or T_k, d_k)
         mask = self._combined_mask(mask, padding_mask, B, T_q, T_k)  # (B, h or 1, T_q, T_k) or None
         p = self.dropout if self.training else 0.0
-        if need_weights:
+        if need_weights or p > 0:
             weights = _attention_weights(q, k, mask)  # (B, h, T_q, T_k)
-            if p > 0:
-                weights = F.dropout(weights, p)  # training only: zero some weights, scale the rest by 1/(1-p)
+            if p > 0:  # training only: zero the weights whose noise is below p, scale the rest by 1/(1-p)
+                noise = _dropout_noise(dropout_noise, weights)
+                weights = torch.where(noise >= p, weights / (1 - p), torch.zeros_like(weights))
             z = weights @ v  # (B, h, T_q, d_k)
+            weights = weights if need_weights else None
         else:
-            z, weights = _fused_attention(q, k, v, mask, p), None
+            z, weights = _fused_attention(q, k, v, mask), None
         if head_mask is not None:
             z = z * self._check_head_mask(head_mask, z).view(-1, 1, 1)
         return self.out_proj(merge_heads(z)), weights  # (B, T_q, d_model)
@@ -424,13 +430,23 @@ def _bias_or_zero(layer: nn.Linear):
     return layer.bias if layer.bias is not None else layer.weight.new_zeros(layer.out_features)
 
 
-def _fused_attention(q, k, v, mask, dropout_p: float = 0.0):
+def _fused_attention(q, k, v, mask):
     """F.scaled_dot_product_attention with our convention for rows that see no key (zero, not NaN)."""
     if mask is None:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+        return F.scaled_dot_product_attention(q, k, v)
     attends = mask.any(dim=-1, keepdim=True)  # (..., T_q, 1)
-    z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~attends, dropout_p=dropout_p)
+    z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~attends)
     return z.masked_fill(~attends, 0.0)
+
+
+def _dropout_noise(noise, weights):
+    """Dropout's uniform numbers, shaped like ``weights``: the ones given (checked), or new ones from the CPU."""
+    if noise is None:  # drawn on the CPU, one by one in a fixed order: the same numbers on every processor
+        return torch.rand(weights.shape, dtype=weights.dtype).to(weights.device)
+    if not isinstance(noise, torch.Tensor) or noise.shape != weights.shape:
+        got = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
+        raise ValueError(f"dropout_noise must be a tensor shaped like the weights {tuple(weights.shape)}, got {got}")
+    return noise
 
 
 # ---------------------------------------------------------------- small helpers
@@ -480,26 +496,3 @@ def get_device() -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-# ---------------------------------------------------------------- the NumPy reference
-
-
-def softmax_np(scores: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax along ``axis``: subtract the row maximum before exp."""
-    shifted = np.exp(scores - scores.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
-
-
-def self_attention_np(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray):
-    """One head of self-attention in NumPy, the equation written out.
-
-    x: (T, d_model); w_q, w_k, w_v: (d_model, d_k). Returns z (T, d_k) and weights (T, T).
-    """
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != np.shape(w_q)[0]:
-        raise ValueError(f"x must have shape (T, d_model={np.shape(w_q)[0]}), got {x.shape}")
-    q, k, v = x @ w_q, x @ w_k, x @ w_v  # (T, d_k) each
-    scores = q @ k.T / np.sqrt(k.shape[-1])  # (T, T)
-    weights = softmax_np(scores, axis=-1)  # each row sums to 1
-    return weights @ v, weights

@@ -5,8 +5,7 @@ asked), the vocabularies, and for each *role* (a relation between two positions,
 before" or "what 'it' refers to") the key position the query should look at. The roles let
 ``mha.train.head_role_scores`` say which head does which job.
 
-``word_vector``, ``sinusoidal_positions`` and ``random_heads_weights`` give any sentence made-up embeddings
-and the attention weights of freshly initialised heads (the head explorer's "random" weights).
+``word_vector`` and ``sinusoidal_positions`` give any sentence made-up embeddings.
 
 Everything is drawn from a seeded ``torch.Generator`` on the CPU, so the same seed gives the same task
 on every machine. This module imports neither plotly nor ipywidgets.
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mha.attention import MultiHeadAttention
+from mha.attention import padding_mask
 from mha.validate import check_positive_int
 
 __all__ = [
@@ -30,6 +29,7 @@ __all__ = [
     "tokenize",
     "make_referent_task",
     "make_two_relation_task",
+    "make_padded_two_relation_task",
     "ANIMALS",
     "PLACES",
     "VERBS",
@@ -37,7 +37,6 @@ __all__ = [
     "OBJECT_ADJECTIVES",
     "word_vector",
     "sinusoidal_positions",
-    "random_heads_weights",
 ]
 
 EXAMPLE_SENTENCE = "The animal didn't cross the street because it was too tired"
@@ -69,6 +68,8 @@ class Task:
     ids: (n, T) token ids into ``vocab``. targets: (n, T) ids into ``target_vocab``, ``IGNORE`` where no
     answer is asked. roles: for each role name, an (n, T) tensor giving, for every query position, the key
     position the role links it to (-1 where the role does not apply). sentences: the n inputs as text.
+    lengths: for a padded task, the (n,) true lengths (sequence i is ids[i, :lengths[i]] followed by padding);
+    None where every sequence fills all T positions.
     """
 
     name: str
@@ -79,6 +80,12 @@ class Task:
     roles: dict[str, torch.Tensor]
     sentences: list[str] = field(default_factory=list)
     description: str = ""
+    lengths: torch.Tensor | None = None
+
+    @property
+    def padding_mask(self) -> torch.Tensor | None:
+        """(n, T) bool, True for a real token (``mha.padding_mask``), or None for a task without padding."""
+        return None if self.lengths is None else padding_mask(self.lengths, self.seq_len)
 
     @property
     def num_examples(self) -> int:
@@ -228,6 +235,40 @@ def make_two_relation_task(n: int, seed: int = 0, seq_len: int = 5, num_symbols:
     )
 
 
+def make_padded_two_relation_task(n: int, seed: int = 0, lengths=(3, 4, 5, 6)) -> Task:
+    """``make_two_relation_task`` with sequences of different lengths, padded with a "<pad>" token to the longest.
+
+    The n sequences are split evenly between the ``lengths`` (in that order); nothing is asked at a padding
+    position (target ``IGNORE``, roles -1). Returns a :class:`Task` whose ``lengths`` holds each sequence's true
+    length and whose vocabulary ends with "<pad>"; pass ``task.padding_mask`` to the model.
+    """
+    _check_n(n)
+    lengths = list(lengths)
+    if not lengths or n % len(lengths):
+        raise ValueError(f"n={n} must split evenly between the {len(lengths)} lengths {lengths}")
+    per_length, T = n // len(lengths), max(lengths)
+    pieces = [make_two_relation_task(per_length, seed=10 * seed + L, seq_len=L) for L in lengths]
+    ids = torch.full((n, T), len(pieces[0].vocab))  # (n, T): the id of "<pad>" everywhere at first
+    targets = torch.full((n, T), IGNORE)
+    roles = {role: torch.full((n, T), -1) for role in pieces[0].roles}
+    for i, piece in enumerate(pieces):
+        rows, L = slice(i * per_length, (i + 1) * per_length), piece.seq_len
+        ids[rows, :L], targets[rows, :L] = piece.ids, piece.targets
+        for role in roles:
+            roles[role][rows, :L] = piece.roles[role]
+    return Task(
+        name="largest and smallest, padded",
+        ids=ids,
+        targets=targets,
+        vocab=pieces[0].vocab + ["<pad>"],
+        target_vocab=pieces[0].target_vocab,
+        roles=roles,
+        sentences=[s for piece in pieces for s in piece.sentences],
+        description="at every real position: the pair (largest digit, smallest digit); sequences padded",
+        lengths=torch.tensor([L for L in lengths for _ in range(per_length)]),
+    )
+
+
 # ---------------------------------------------------------------- made-up embeddings and random heads
 
 
@@ -255,32 +296,6 @@ def sinusoidal_positions(T: int, d_model: int) -> torch.Tensor:
     freq = torch.exp(-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model * 9.2)  # (ceil(d/2),)
     angles = pos * freq  # (T, ceil(d/2))
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[:, :d_model]  # (T, d_model)
-
-
-def random_heads_weights(tokens, d_model: int, num_heads: int, seed: int = 0, gain: float = 1.5) -> torch.Tensor:
-    """The attention weights (num_heads, T, T) of a randomly initialised MultiHeadAttention on made-up embeddings.
-
-    tokens: the T words of a sentence (T >= 1); each is embedded with ``word_vector`` plus
-    ``sinusoidal_positions``. W_Q, W_K, W_V are drawn with standard deviation gain / sqrt(d_model): PyTorch's
-    default, smaller initialisation gives almost uniform weights at this size, and the heads' differences
-    would not show. Everything is drawn from ``seed`` on the CPU; torch's global random state is left as it was.
-    Each row of weights sums to 1.
-    """
-    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens) or len(tokens) == 0:
-        raise ValueError(f"tokens must be a non-empty list of words, such as 'it was tired'.split(), got {tokens!r}")
-    check_positive_int("seed", seed, low=0)
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0:
-        raise ValueError(f"gain must be a positive number, got {gain!r}")
-    T = len(tokens)
-    with torch.random.fork_rng(devices=[]):  # the seed below must not change the caller's random numbers
-        torch.manual_seed(seed)
-        attn = MultiHeadAttention(d_model, num_heads)  # checks d_model, num_heads and that h divides d_model
-        with torch.no_grad():
-            attn.qkv.weight.normal_(0.0, gain / d_model**0.5)
-            attn.qkv.bias.zero_()
-            x = torch.stack([word_vector(t, d_model) for t in tokens]) + sinusoidal_positions(T, d_model)  # (T, d)
-            _, weights = attn(x[None])  # (1, h, T, T)
-    return weights[0]
 
 
 # ---------------------------------------------------------------- "it" with nouns that move (notebook 7)

@@ -1,7 +1,7 @@
 """The explorers' back end: how they train notebook 6's toy model, and the trained models they remember.
 
 ``mha.widgets`` draws; this module only computes (no plotly, no ipywidgets), so benchmarks and tests can use it
-without a screen. The head explorer's random heads come from ``mha.data.random_heads_weights``.
+without a screen. The head explorer's untrained heads come from ``random_heads_weights``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 import torch
 
-from mha.data import Task, make_referent_task
-from mha.train import TrainResult, evaluate, model_of, train
+from mha.attention import MultiHeadAttention
+from mha.data import Task, make_referent_task, sinusoidal_positions, word_vector
+from mha.models import model_of
+from mha.train import TrainResult, evaluate, train
+from mha.validate import check_positive_int
 
 __all__ = [
     "ExplorerSettings",
@@ -21,6 +24,7 @@ __all__ = [
     "is_trained",
     "forget_trained_models",
     "head_ablation",
+    "random_heads_weights",
 ]
 
 
@@ -99,3 +103,29 @@ def head_ablation(model, task: Task) -> dict[str, float]:
     """
     h = model_of(model).attn.num_heads  # a one-layer model: head_mask is (h,)
     return {f"without head {i + 1}": evaluate(model, task, head_mask=1.0 - torch.eye(h)[i]) for i in range(h)}
+
+
+def random_heads_weights(tokens, d_model: int, num_heads: int, seed: int = 0, gain: float = 1.5) -> torch.Tensor:
+    """The attention weights (num_heads, T, T) of a randomly initialised MultiHeadAttention on made-up embeddings.
+
+    tokens: the T words of a sentence (T >= 1); each is embedded with ``word_vector`` plus
+    ``sinusoidal_positions``. W_Q, W_K, W_V are drawn with standard deviation gain / sqrt(d_model): PyTorch's
+    default, smaller initialisation gives almost uniform weights at this size, and the heads' differences
+    would not show. Everything is drawn from ``seed`` on the CPU; torch's global random state is left as it was.
+    Each row of weights sums to 1.
+    """
+    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens) or len(tokens) == 0:
+        raise ValueError(f"tokens must be a non-empty list of words, such as 'it was tired'.split(), got {tokens!r}")
+    check_positive_int("seed", seed, low=0)
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0:
+        raise ValueError(f"gain must be a positive number, got {gain!r}")
+    T = len(tokens)
+    with torch.random.fork_rng(devices=[]):  # the seed below must not change the caller's random numbers
+        torch.manual_seed(seed)
+        attn = MultiHeadAttention(d_model, num_heads)  # checks d_model, num_heads and that h divides d_model
+        with torch.no_grad():
+            attn.qkv.weight.normal_(0.0, gain / d_model**0.5)
+            attn.qkv.bias.zero_()
+            x = torch.stack([word_vector(t, d_model) for t in tokens]) + sinusoidal_positions(T, d_model)  # (T, d)
+            _, weights = attn(x[None])  # (1, h, T, T)
+    return weights[0]

@@ -3,8 +3,9 @@
 The experiments built on it (notebooks 2, 6 and 7: head counts over seeds, baselines, identical heads, two layers,
 pruning) are in ``mha.experiments``.
 
-The model is the smallest thing that needs attention: token + position embeddings, one
-``mha.MultiHeadAttention`` (no mask: every word sees the whole sentence), and a linear readout.
+The models (``mha.models``) are the smallest things that need attention: token + position embeddings, one or two
+``mha.MultiHeadAttention`` layers (every word sees the whole sentence, or its real words where the task is
+padded), and a linear readout.
 
 Training gives the same weights on every machine: float64, seeded starting weights drawn the same way on every
 processor, and weights rounded to a fixed grid after every step (see GRID below). ``train_many`` trains many
@@ -22,13 +23,11 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from mha.attention import MultiHeadAttention
 from mha.data import IGNORE, Task
-from mha.validate import check_divisible, check_positive_int
+from mha.models import TinyAttentionModel, TwoLayerAttentionModel, copy_head_to_all, model_of
+from mha.validate import check_positive_int, check_probability
 
 __all__ = [
-    "TinyAttentionModel",
-    "TwoLayerAttentionModel",
     "TrainResult",
     "one_thread",
     "GRID",
@@ -39,100 +38,8 @@ __all__ = [
     "evaluate",
     "attention_weights",
     "head_role_scores",
-    "copy_head_to_all",
-    "model_of",
-    "attention_of",
     "check_task",
-    "check_ids",
 ]
-
-
-def _add_embeddings(model: nn.Module, vocab_size, d_model, num_heads, max_len, num_classes) -> int:
-    """Check a model's sizes, store them, and give it its token and position embeddings; returns num_classes."""
-    for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads)):
-        check_positive_int(name, value)
-    check_positive_int("max_len", max_len)
-    check_divisible(d_model, num_heads)
-    num_classes = vocab_size if num_classes is None else num_classes
-    check_positive_int("num_classes", num_classes)
-    model.vocab_size, model.d_model, model.num_heads, model.max_len = vocab_size, d_model, num_heads, max_len
-    model.tok_emb = nn.Embedding(vocab_size, d_model)  # created first, as before: same random numbers per seed
-    model.pos_emb = nn.Embedding(max_len, d_model)
-    return num_classes
-
-
-class TinyAttentionModel(nn.Module):
-    """Token + position embedding -> one MultiHeadAttention -> a linear readout.
-
-    forward(ids (B, T), head_mask=None) -> logits (B, T, num_classes), weights (B, num_heads, T, T).
-    num_classes defaults to vocab_size (predicting words); the readout sees only the attention's output,
-    so everything a position answers must have been fetched by a head.
-    """
-
-    def __init__(self, vocab_size: int, d_model: int, num_heads: int, max_len: int, num_classes: int | None = None):
-        super().__init__()
-        num_classes = _add_embeddings(self, vocab_size, d_model, num_heads, max_len, num_classes)
-        self.attn = MultiHeadAttention(d_model, num_heads)
-        self.readout = nn.Linear(d_model, num_classes)
-
-    def forward(self, ids, head_mask=None):
-        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
-            got = f"shape {tuple(ids.shape)}, dtype {ids.dtype}" if isinstance(ids, torch.Tensor) else type(ids)
-            raise ValueError(f"ids must be a (B, T) tensor of token ids (torch.long), got {got}")
-        B, T = ids.shape
-        if T > self.max_len:
-            raise ValueError(f"sequence length T={T} is longer than the model's max_len={self.max_len}")
-        positions = torch.arange(T, device=ids.device)
-        x = self.tok_emb(ids) + self.pos_emb(positions)  # (B, T, d_model)
-        z, weights = self.attn(x, head_mask=head_mask)  # (B, T, d_model), (B, h, T, T)
-        return self.readout(z), weights  # (B, T, num_classes)
-
-
-class TwoLayerAttentionModel(nn.Module):
-    """Token + position embedding -> MultiHeadAttention -> MultiHeadAttention -> a linear readout.
-
-    Each layer adds its output to what it read (a *residual* connection): x1 = x0 + attn1(x0),
-    x2 = x1 + attn2(x1), so layer 2 sees every word together with what layer 1 fetched for it.
-    forward(ids (B, T), head_mask=None) -> logits (B, T, num_classes), weights (B, 2, num_heads, T, T).
-    head_mask: optional (2, num_heads) tensor, row l multiplying the heads of layer l (0 removes a head).
-    """
-
-    num_layers = 2
-
-    def __init__(self, vocab_size: int, d_model: int, num_heads: int, max_len: int, num_classes: int | None = None):
-        super().__init__()
-        num_classes = _add_embeddings(self, vocab_size, d_model, num_heads, max_len, num_classes)
-        self.layers = nn.ModuleList([MultiHeadAttention(d_model, num_heads) for _ in range(2)])
-        self.readout = nn.Linear(d_model, num_classes)
-
-    def residual_inputs(self, ids):
-        """[x0, x1]: what layer 1 and layer 2 read, each (B, T, d_model)."""
-        check_ids(ids, self.max_len)
-        x = self.tok_emb(ids) + self.pos_emb(torch.arange(ids.shape[1], device=ids.device))  # (B, T, d_model)
-        return [x, x + self.layers[0](x)[0]]
-
-    def forward(self, ids, head_mask=None):
-        check_ids(ids, self.max_len)
-        if head_mask is not None:
-            head_mask = torch.as_tensor(head_mask, dtype=self.readout.weight.dtype, device=ids.device)
-            if head_mask.shape != (2, self.num_heads):
-                raise ValueError(f"head_mask must have shape (2, {self.num_heads}), got {tuple(head_mask.shape)}")
-        positions = torch.arange(ids.shape[1], device=ids.device)
-        x = self.tok_emb(ids) + self.pos_emb(positions)  # (B, T, d_model)
-        weights = []
-        for i, attn in enumerate(self.layers):
-            z, w = attn(x, head_mask=None if head_mask is None else head_mask[i])  # (B, T, d_model), (B, h, T, T)
-            x = x + z  # residual: keep the word, add what the heads fetched
-            weights.append(w)
-        return self.readout(x), torch.stack(weights, dim=1)  # (B, T, num_classes), (B, 2, h, T, T)
-
-
-def check_ids(ids, max_len: int) -> None:
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
-        got = f"shape {tuple(ids.shape)}, dtype {ids.dtype}" if isinstance(ids, torch.Tensor) else type(ids)
-        raise ValueError(f"ids must be a (B, T) tensor of token ids (torch.long), got {got}")
-    if ids.shape[1] > max_len:
-        raise ValueError(f"sequence length T={ids.shape[1]} is longer than the model's max_len={max_len}")
 
 
 @dataclass
@@ -224,12 +131,14 @@ def init_weights_(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers) -> None:
+def _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers, dropout) -> None:
     check_task(task)
     if num_layers not in (1, 2):
         raise ValueError(f"num_layers must be 1 (TinyAttentionModel) or 2 (TwoLayerAttentionModel), got {num_layers!r}")
     if identical_heads and num_layers != 1:
         raise ValueError("identical_heads=True needs num_layers=1 (it copies the heads of the one attention layer)")
+    if check_probability("dropout", dropout) and num_layers != 1:
+        raise ValueError(f"dropout needs num_layers=1 (TinyAttentionModel), got dropout={dropout} with num_layers=2")
     check_positive_int("num_heads", num_heads)
     check_positive_int("d_model", d_model)
     check_positive_int("steps", steps)
@@ -246,8 +155,8 @@ def train(
 
     The same arguments give the same weights, losses and accuracies on every machine (float64, and weights
     rounded to GRID after every step: see ``snap_to_grid_``), and the same as ``train_many`` for this seed.
-    options: those of ``train_many`` (device, callback, init, identical_heads, num_layers, test, test_every,
-    frozen), except that callback(step, loss) gets this model's loss after every step.
+    options: those of ``train_many`` (device, callback, init, identical_heads, num_layers, dropout, test,
+    test_every, frozen), except that callback(step, loss) gets this model's loss after every step.
     Returns a TrainResult whose model is back on the CPU, in eval mode.
     """
     callback = options.pop("callback", None)
@@ -274,6 +183,7 @@ def train_many(
     test_every: int = 10,
     watch=None,
     frozen=(),
+    dropout: float = 0.0,
 ) -> list[TrainResult]:
     """``train`` for many seeds at once: [train(task, num_heads, seed=s, ...) for s in seeds], computed together.
 
@@ -285,6 +195,10 @@ def train_many(
     test: a Task of new examples; its accuracy is measured every ``test_every`` steps (``result.test_curve``).
     frozen: names of parameters (or of modules, e.g. ``"attn.out_proj"``) kept at their starting values: the
     control "what if this part never learned?" (e.g. a W_O frozen at its random start).
+    dropout: the attention layer's dropout during training (one-layer models); its random numbers come from the
+    seed (a generator of their own, uniform numbers drawn on the CPU: the same on every machine).
+    A padded task (``task.lengths``, e.g. ``mha.data.make_padded_two_relation_task``) is trained with its padding
+    mask: no position attends to padding.
 
     The models are stacked along a new first dimension and trained as one batch (torch.func.vmap): each model
     keeps its own weights, loss and Adam state (Adam works weight by weight), so every result equals the one
@@ -292,17 +206,18 @@ def train_many(
     one loss per seed. watch(step, models) is called after every step with the S models holding their weights
     of that moment (for experiments that follow the weights as they train).
     """
-    _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers)
+    _check_train_args(task, num_heads, d_model, steps, lr, callback, identical_heads, num_layers, dropout)
     seeds = list(seeds) if not isinstance(seeds, (str, bytes)) and hasattr(seeds, "__iter__") else seeds
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of ints >= 0, e.g. [0, 1, 2], got {seeds!r}")
     if test is not None:
         check_task(test)
     check_positive_int("test_every", test_every)
+    options = {"dropout": dropout} if num_layers == 1 else {}
     model_class = TinyAttentionModel if num_layers == 1 else TwoLayerAttentionModel
     models = []
     for seed in seeds:
-        model = model_class(task.vocab_size, d_model, num_heads, task.seq_len, num_classes=task.num_classes)
+        model = model_class(task.vocab_size, d_model, num_heads, task.seq_len, num_classes=task.num_classes, **options)
         init_weights_(model.to(torch.float64), seed)
         if init is not None:
             init(model)
@@ -320,6 +235,9 @@ def train_many(
         for name in names
     }
     optimizer = torch.optim.Adam([p for name, p in stacked.items() if name not in frozen], lr=lr)
+    # dropout's uniform numbers: one CPU generator per seed, apart from the starting weights' stream
+    noise_generators = [torch.Generator().manual_seed(2**32 + seed) for seed in seeds] if dropout else None
+    shape = (task.num_examples, num_heads, task.seq_len, task.seq_len)  # one model's weights (n, h, T, T)
     history = {"loss": [], "accuracy": [], "test": []}
     threads = torch.get_num_threads()
     # One thread: a second one gains at most 1.8 times on an idle 2-core machine, but where another process (a second
@@ -327,7 +245,10 @@ def train_many(
     torch.set_num_threads(1)
     try:
         for step in range(steps):
-            logits, answers = _stacked_logits(models[0], stacked, task, device)  # (S, m, classes), (m,)
+            noise = None
+            if noise_generators:  # (S, n, h, T, T)
+                noise = torch.stack([torch.rand(shape, generator=g, dtype=torch.float64) for g in noise_generators])
+            logits, answers = _stacked_logits(models[0], stacked, task, device, noise)  # (S, m, classes), (m,)
             log_p = torch.log_softmax(logits, dim=-1)
             losses = -log_p.gather(-1, answers.expand(len(seeds), -1)[..., None]).squeeze(-1).mean(-1)  # (S,)
             optimizer.zero_grad(set_to_none=True)
@@ -341,7 +262,9 @@ def train_many(
                 history["loss"].append(losses.tolist())
                 history["accuracy"].append((logits.argmax(-1) == answers).double().mean(-1).tolist())
                 if test is not None and (step + 1) % test_every == 0:
+                    models[0].eval()  # no dropout when measuring
                     test_logits, test_answers = _stacked_logits(models[0], stacked, test, device)
+                    models[0].train()
                     history["test"].append((step + 1, (test_logits.argmax(-1) == test_answers).double().mean(-1)))
             if callback is not None:
                 callback(step, history["loss"][-1])
@@ -355,7 +278,7 @@ def train_many(
     for i, (seed, model) in enumerate(zip(seeds, models)):
         model.cpu().eval()
         config = dict(task=task.name, n=task.num_examples, num_layers=num_layers, identical_heads=identical_heads)
-        config["frozen"] = sorted(frozen)
+        config.update(frozen=sorted(frozen), dropout=dropout)
         result = TrainResult(
             model, [row[i] for row in history["loss"]], [row[i] for row in history["accuracy"]], seed, num_heads,
             d_model, steps, lr, config,
@@ -385,17 +308,26 @@ def _copy_weights(stacked: dict, models: list) -> None:
             p.copy_(stacked[name][i])
 
 
-def _stacked_logits(model, stacked: dict, task: Task, device):
+def _stacked_logits(model, stacked: dict, task: Task, device, noise=None):
     """Logits of S stacked models at the asked positions of ``task``: (S, m, num_classes), and the answers (m,).
 
     ``model`` supplies the architecture (torch.func.functional_call runs it with each model's weights).
+    noise: None, or each model's dropout numbers (S, n, h, T, T).
     """
     asked = (task.targets != IGNORE).to(device)  # (n, T)
+    padding = None if task.padding_mask is None else task.padding_mask.to(device)  # (n, T)
 
-    def one_model(weights, ids):  # (m, num_classes)
-        return functional_call(model, weights, (ids,))[0][asked]
+    def one_model(weights, ids, *noise):  # (m, num_classes)
+        options = {"padding_mask": padding} if padding is not None else {}
+        if noise:
+            options["dropout_noise"] = noise[0]
+        return functional_call(model, weights, (ids,), options)[0][asked]
 
-    logits = vmap(one_model, in_dims=(0, None))(stacked, task.ids.to(device))  # (S, m, num_classes)
+    ids = task.ids.to(device)
+    if noise is None:
+        logits = vmap(one_model, in_dims=(0, None))(stacked, ids)  # (S, m, num_classes)
+    else:
+        logits = vmap(one_model, in_dims=(0, None, 0))(stacked, ids, noise.to(device))
     return logits, task.targets.to(device)[asked]
 
 
@@ -411,20 +343,6 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
-def attention_of(model) -> MultiHeadAttention:
-    """The MultiHeadAttention of a one-layer model or its TrainResult (or the module itself)."""
-    model = model_of(model)
-    attn = model.attn if hasattr(model, "attn") else model
-    if not isinstance(attn, MultiHeadAttention):
-        raise TypeError(f"expected a TinyAttentionModel or a MultiHeadAttention, got {type(model).__name__}")
-    return attn
-
-
-def model_of(model):
-    """The nn.Module inside a TrainResult (or the module itself)."""
-    return model.model if isinstance(model, TrainResult) else model
-
-
 @torch.no_grad()
 def evaluate(model, task: Task, head_mask=None) -> float:
     """The fraction of asked positions (targets != IGNORE) the model answers right; head_mask (h,) removes heads."""
@@ -433,21 +351,23 @@ def evaluate(model, task: Task, head_mask=None) -> float:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    padding = {} if task.padding_mask is None else {"padding_mask": task.padding_mask.to(device)}
     with one_thread():
-        logits, _ = model(task.ids.to(device), head_mask=head_mask)
+        logits, _ = model(task.ids.to(device), head_mask=head_mask, **padding)
     model.train(was_training)
     return _accuracy(logits, task.targets.to(device))
 
 
 @torch.no_grad()
-def attention_weights(model, ids) -> torch.Tensor:
-    """The model's attention weights (B, num_heads, T, T) for ids (B, T), on the CPU."""
+def attention_weights(model, ids, padding_mask=None) -> torch.Tensor:
+    """The model's attention weights (B, num_heads, T, T) for ids (B, T), on the CPU; padding_mask (B, T) or None."""
     model = model_of(model)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    padding = {} if padding_mask is None else {"padding_mask": padding_mask.to(device)}
     with one_thread():
-        _, weights = model(ids.to(device))
+        _, weights = model(ids.to(device), **padding)
     model.train(was_training)
     return weights.cpu()
 
@@ -463,7 +383,7 @@ def head_role_scores(model, task: Task, layer: int | None = None) -> torch.Tenso
     """
     model = model_of(model)
     check_task(task)
-    weights = _layer_weights(attention_weights(model, task.ids), layer)  # (n, h, T, T)
+    weights = _layer_weights(attention_weights(model, task.ids, task.padding_mask), layer)  # (n, h, T, T)
     scores = []
     for keys in task.roles.values():  # (n, T), -1 where the role does not apply
         b, q = (keys >= 0).nonzero(as_tuple=True)
@@ -501,23 +421,3 @@ def _average_heads(stacked: dict, num_heads: int, d_model: int) -> None:
         if name in stacked:
             w = stacked[name].view(-1, *shape)  # (S, ...): the head axis is 2 in each
             w.copy_(w.mean(dim=2, keepdim=True).expand_as(w))
-
-
-@torch.no_grad()
-def copy_head_to_all(model, head: int = 0) -> None:
-    """Give every head of ``model.attn`` the W_Q, W_K, W_V (and biases) of head ``head``, and W_O's columns too.
-
-    After this all heads are the same function of the input; their gradients are then equal as well,
-    so training keeps them identical.
-    """
-    attn = model.attn if hasattr(model, "attn") else model
-    h, d_k, d_model = attn.num_heads, attn.d_k, attn.d_model
-    if not 0 <= head < h:
-        raise ValueError(f"head must be in 0..{h - 1}, got {head}")
-    w = attn.qkv.weight.view(3, h, d_k, d_model)  # [Q, K, V] x heads
-    w.copy_(w[:, head : head + 1].expand_as(w).clone())
-    if attn.qkv.bias is not None:
-        b = attn.qkv.bias.view(3, h, d_k)
-        b.copy_(b[:, head : head + 1].expand_as(b).clone())
-    w_o = attn.out_proj.weight.view(d_model, h, d_k)  # columns of W_O, head by head
-    w_o.copy_(w_o[:, head : head + 1].expand_as(w_o).clone())

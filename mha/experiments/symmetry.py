@@ -12,17 +12,14 @@ from dataclasses import dataclass, field
 import torch
 
 from mha.data import IGNORE, Task
+from mha.models import TinyAttentionModel, attention_of, copy_head_to_all, model_of
 from mha.train import (
     GRID,
-    TinyAttentionModel,
     TrainResult,
-    attention_of,
     check_task,
-    copy_head_to_all,
     evaluate,
     head_role_scores,
     init_weights_,
-    model_of,
     snap_to_grid_,
     train_many,
 )

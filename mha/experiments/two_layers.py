@@ -6,16 +6,8 @@ from __future__ import annotations
 import torch
 
 from mha.data import IGNORE, Task
-from mha.train import (
-    TwoLayerAttentionModel,
-    attention_of,
-    attention_weights,
-    check_ids,
-    check_task,
-    evaluate,
-    model_of,
-    one_thread,
-)
+from mha.models import TwoLayerAttentionModel, attention_of, check_ids, model_of
+from mha.train import attention_weights, check_task, evaluate, one_thread
 
 __all__ = [
     "ask_at",

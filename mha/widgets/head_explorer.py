@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from mha import explorers, train, viz
-from mha.data import EXAMPLE_SENTENCE, random_heads_weights
-from mha.explorers import EXPLORER_SETTINGS
+from mha.data import EXAMPLE_SENTENCE
+from mha.explorers import EXPLORER_SETTINGS, random_heads_weights
 from mha.widgets.base import Explorer, SettingError, int_setting, slider, train_with_progress
 
 __all__ = ["HeadExplorer"]

@@ -278,21 +278,41 @@ def test_dropout_only_in_training():
     assert abs(dropped.sum(-1).mean().item() - 1) < 0.1  # but about 1 on average
     fused_a, _ = m(x, need_weights=False)
     fused_b, _ = m(x, need_weights=False)
-    assert not torch.allclose(fused_a, fused_b)  # the fused kernel gets dropout_p in training
+    assert not torch.allclose(fused_a, fused_b)  # new random numbers at each call in training
     assert not torch.allclose(fused_a, plain(x)[0])
 
 
 @pytest.mark.parametrize("need_weights", [True, False])
-def test_dropout_matches_torch_with_the_same_random_numbers(need_weights):
+def test_dropout_zeroes_where_the_seeded_uniform_numbers_are_below_p(need_weights):
+    # the module's dropout is exercise 08.4's formula, on uniform numbers from torch's seeded CPU generator
     torch.manual_seed(0)
     m = mha.MultiHeadAttention(8, 2, dropout=0.3).train()
-    ref = m.to_torch()
     x = torch.randn(2, 5, 8)
     torch.manual_seed(1)
-    a, _ = m(x, need_weights=need_weights)
+    out, weights = m(x, need_weights=need_weights)
     torch.manual_seed(1)
-    b, _ = ref(x, x, x, need_weights=need_weights, average_attn_weights=False)
-    close(a, b)
+    noise = torch.rand(2, 2, 5, 5)  # (B, h, T, T): what the module draws
+    clean = m.eval()(x)[1]
+    expected = torch.where(noise >= 0.3, clean / 0.7, torch.zeros_like(clean))
+    if need_weights:
+        close(weights, expected)
+    else:
+        assert weights is None
+    close(out, m.out_proj(mha.merge_heads(expected @ mha.split_heads(m.qkv(x)[..., 16:], 2))))
+    m.train()
+    given, _ = m(x, dropout_noise=noise)  # the same numbers passed in: the same output
+    close(given, out)
+    with pytest.raises(ValueError, match=r"dropout_noise must be a tensor shaped like the weights \(2, 2, 5, 5\)"):
+        m(x, dropout_noise=noise[0])
+
+
+def test_dropout_noise_is_ignored_in_evaluation_and_matches_torch_there():
+    torch.manual_seed(0)
+    m = mha.MultiHeadAttention(8, 2, dropout=0.3).eval()
+    x = torch.randn(2, 5, 8)
+    ref = m.to_torch()
+    out, _ = m(x, dropout_noise=torch.zeros(2, 2, 5, 5))  # zeros would drop every weight in training
+    close(out, ref(x, x, x)[0])
 
 
 # ---------------------------------------------------------------- bad input

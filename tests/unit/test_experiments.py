@@ -25,7 +25,8 @@ from mha.experiments import (
     train_pushed,
 )
 from mha.experiments.head_counts import count_ahead, seed_curves, summarise_seeds, uniform_attention_rule
-from mha.train import GRID, TinyAttentionModel, copy_head_to_all, evaluate, init_weights_, train, train_many
+from mha.models import TinyAttentionModel, copy_head_to_all
+from mha.train import GRID, evaluate, init_weights_, train, train_many
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import torch
 
 import mha
 from mha import data
-from mha.train import TinyAttentionModel, copy_head_to_all, evaluate, head_role_scores, train
+from mha.models import TinyAttentionModel, copy_head_to_all
+from mha.train import evaluate, head_role_scores, train
 
 
 def test_model_shapes_and_attention_rows():
@@ -92,7 +93,7 @@ def test_head_role_scores_of_a_hand_made_pattern():
     model = TinyAttentionModel(task.vocab_size, 4, 2, task.seq_len, num_classes=task.num_classes)
 
     class Fixed(torch.nn.Module):
-        def forward(self, x, head_mask=None):
+        def forward(self, x, head_mask=None, padding_mask=None, dropout_noise=None):  # MultiHeadAttention's call
             B, T, _ = x.shape
             w = torch.zeros(B, 2, T, T)
             w[:, 0, :, 0] = 1.0
@@ -145,7 +146,7 @@ def test_train_bad_arguments(task):
 # --- two layers ---------------------------------------------------------------------------
 
 from mha.experiments import ask_at  # noqa: E402
-from mha.train import TwoLayerAttentionModel  # noqa: E402
+from mha.models import TwoLayerAttentionModel  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +242,8 @@ import hashlib, torch
 from mha import data, train
 task = data.make_two_relation_task(96, seed=0)
 runs = train.train_many(task, 1, seeds=[0, 1, 2, 3], d_model=8, steps=60, lr=0.03)
+padded = data.make_padded_two_relation_task(96, seed=0)  # notebook 8's path: padding mask and dropout
+runs += train.train_many(padded, 2, seeds=[0, 1], d_model=8, steps=40, lr=0.03, dropout=0.1)
 print(torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())
 print(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for r in runs for p in r.model.parameters())).hexdigest())
 """
@@ -275,3 +278,48 @@ def test_frozen_parts_keep_their_starting_values(task):
     assert frozen.config["frozen"] == ["attn.out_proj.bias", "attn.out_proj.weight"]
     with pytest.raises(ValueError, match="frozen names no parameter: 'attn.w_o'"):
         train(task, num_heads=2, d_model=8, steps=1, frozen=["attn.w_o"])
+
+
+# ---------------------------------------------------------------- padded tasks and dropout (notebook 8)
+
+
+def test_padded_training_with_dropout_equals_train_seed_by_seed_and_ignores_the_padding():
+    from mha.train import train_many
+
+    padded = data.make_padded_two_relation_task(64, seed=0)
+    test = data.make_padded_two_relation_task(64, seed=1)
+    many = train_many(padded, 2, seeds=[0, 1], d_model=8, steps=15, lr=0.03, dropout=0.2, test=test, test_every=5)
+    for run in many:
+        alone = train(padded, num_heads=2, d_model=8, steps=15, seed=run.seed, lr=0.03, dropout=0.2, test=test)
+        assert _fingerprint(run) == _fingerprint(alone) and run.losses == alone.losses
+        assert run.test_curve[-1][1] == evaluate(run, test)  # measured without dropout, with the padding mask
+        assert run.config["dropout"] == 0.2
+    no_dropout = train(padded, num_heads=2, d_model=8, steps=15, seed=0, lr=0.03)
+    assert _fingerprint(no_dropout) != _fingerprint(many[0])  # dropout changed the training
+    # the padding mask at work: other ids at the padding positions change no real position's logits
+    model = many[0].model
+    other = padded.ids.masked_fill(~padded.padding_mask, 3)  # a digit where "<pad>" was
+    real = padded.padding_mask
+    with torch.no_grad():
+        a, _ = model(padded.ids, padding_mask=padded.padding_mask)
+        b, _ = model(other, padding_mask=padded.padding_mask)
+        c, _ = model(other)  # without the mask the padding leaks in
+    assert torch.equal(a[real], b[real]) and not torch.allclose(a[real], c[real])
+
+
+def test_padded_task_layout():
+    padded = data.make_padded_two_relation_task(8, seed=0, lengths=(2, 4))
+    assert padded.ids.shape == (8, 4) and padded.lengths.tolist() == [2, 2, 2, 2, 4, 4, 4, 4]
+    assert padded.vocab[-1] == "<pad>" and (padded.ids[:4, 2:] == len(padded.vocab) - 1).all()
+    assert (padded.targets[:4, 2:] == data.IGNORE).all() and (padded.targets[:, :2] != data.IGNORE).all()
+    assert padded.padding_mask.tolist()[0] == [True, True, False, False]
+    assert data.make_two_relation_task(3).padding_mask is None
+    with pytest.raises(ValueError, match="n=6 must split evenly between the 4 lengths"):
+        data.make_padded_two_relation_task(6)
+
+
+def test_dropout_bad_arguments(task):
+    with pytest.raises(ValueError, match="dropout must be a probability"):
+        train(task, num_heads=2, d_model=8, steps=1, dropout=1.5)
+    with pytest.raises(ValueError, match="dropout needs num_layers=1"):
+        train(task, num_heads=2, d_model=8, steps=1, dropout=0.1, num_layers=2)

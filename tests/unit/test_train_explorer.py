@@ -1,11 +1,11 @@
-"""mha.train's explorer section: the settings, tasks and remembered toy models behind mha.widgets."""
+"""mha.explorers: the settings, tasks, remembered toy models and untrained heads behind mha.widgets."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from mha import explorers, train
+from mha import data, explorers, train
 
 
 @pytest.fixture
@@ -67,3 +67,43 @@ def test_head_ablation_switches_off_one_head_at_a_time(fresh, num_heads):
         mask[i] = 0.0
         assert accuracy == train.evaluate(result, test, head_mask=mask)
         assert 0.0 <= accuracy <= 1.0
+
+
+# ---------------------------------------------------------------- the head explorer's untrained heads
+
+
+def test_random_heads_weights_shape_rows_and_seed():
+    tokens = data.EXAMPLE_SENTENCE.split()
+    w = explorers.random_heads_weights(tokens, 32, 4, seed=0)
+    assert w.shape == (4, 11, 11)
+    torch.testing.assert_close(w.sum(-1), torch.ones(4, 11))
+    assert torch.equal(w, explorers.random_heads_weights(tokens, 32, 4, seed=0))  # deterministic
+    assert not torch.allclose(w, explorers.random_heads_weights(tokens, 32, 4, seed=1))
+    assert len({tuple(w[i].flatten().tolist()) for i in range(4)}) == 4  # four different heads
+    # the larger initialisation (gain) makes the weights far from uniform: some head puts > 0.5 on one key
+    assert w.max() > 0.5 and explorers.random_heads_weights(tokens, 32, 4, gain=0.1).max() < 0.2
+
+
+def test_random_heads_weights_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    explorers.random_heads_weights(["a", "b"], 8, 2, seed=7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"tokens": []}, ValueError, "non-empty list of words"),
+        ({"tokens": "the cat"}, ValueError, "non-empty list of words"),
+        ({"tokens": ["the", 3]}, ValueError, "non-empty list of words"),
+        ({"num_heads": 3}, ValueError, "not divisible by num_heads=3"),
+        ({"seed": -1}, ValueError, "seed must be an int >= 0"),
+        ({"gain": 0}, ValueError, "gain must be a positive number"),
+    ],
+)
+def test_random_heads_weights_bad_input(kwargs, error, words):
+    args = dict(tokens=["the", "cat"], d_model=8, num_heads=2) | kwargs
+    with pytest.raises(error, match=words):
+        explorers.random_heads_weights(**args)

@@ -8,7 +8,8 @@ from torch import nn
 from mha import data, viz
 from mha.data import IGNORE
 from mha.experiments import head_contributions, positional_baselines, prefers_right_noun, resolver_scores
-from mha.train import TwoLayerAttentionModel, init_weights_, train
+from mha.models import TwoLayerAttentionModel
+from mha.train import init_weights_, train
 
 
 @pytest.fixture(scope="module")
