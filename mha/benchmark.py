@@ -23,7 +23,6 @@ from mha.attention import HeadPanel, MultiHeadAttention, attention_flops, split_
 __all__ = [
     "VARIANTS",
     "REFERENCE",
-    "attention_flops",
     "build_variants",
     "count_matmuls",
     "format_table",

@@ -8,6 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mha import benchmark
+from mha.attention import attention_flops
 
 SHAPE = (2, 8, 16, 4)  # (B, T, d_model, num_heads)
 
@@ -73,8 +74,8 @@ def test_attention_flops_matches_pytorchs_count():
     fns, _ = benchmark.build_variants(*SHAPE)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         fns["mha"]()
-    assert counter.get_total_flops() == benchmark.attention_flops(B, T, d_model, h)["total"]
-    f = benchmark.attention_flops(1, 2 * d_model, d_model, h)
+    assert counter.get_total_flops() == attention_flops(B, T, d_model, h)["total"]
+    f = attention_flops(1, 2 * d_model, d_model, h)
     assert f["projections"] == f["attention"]  # the T^2 part catches up at T = 2 d_model
 
 
