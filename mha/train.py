@@ -239,11 +239,9 @@ def train_many(
     noise_generators = [torch.Generator().manual_seed(2**32 + seed) for seed in seeds] if dropout else None
     shape = (task.num_examples, num_heads, task.seq_len, task.seq_len)  # one model's weights (n, h, T, T)
     history = {"loss": [], "accuracy": [], "test": []}
-    threads = torch.get_num_threads()
     # One thread: a second one gains at most 1.8 times on an idle 2-core machine, but where another process (a second
     # notebook, the grader's kernels) shares the cores, two threads each wait for the other and run many times slower.
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         for step in range(steps):
             noise = None
             if noise_generators:  # (S, n, h, T, T)
@@ -271,8 +269,6 @@ def train_many(
             if watch is not None:
                 _copy_weights(stacked, models)
                 watch(step, models)
-    finally:
-        torch.set_num_threads(threads)
     _copy_weights(stacked, models)
     results = []
     for i, (seed, model) in enumerate(zip(seeds, models)):
