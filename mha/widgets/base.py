@@ -35,8 +35,7 @@ NOT_STARTED_HTML = (
 # even where the browser needs a few hundred milliseconds to draw the new figure (8 heads in classic Notebook).
 # The new figure is sent at least BUSY_PAINT_S after the dimming, so that the browser has an animation frame to
 # show the dimming in before it spends its time drawing (at 60 frames a second, a frame is 17 ms).
-BUSY_CLASS = figure_pane.BUSY_CLASS
-BUSY_STYLE = f"<style>.{BUSY_CLASS} {{ opacity: 0.45; }}</style>"
+BUSY_STYLE = f"<style>.{figure_pane.BUSY_CLASS} {{ opacity: 0.45; }}</style>"
 BUSY_PAINT_S = 0.025
 
 

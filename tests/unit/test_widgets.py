@@ -114,7 +114,7 @@ def observe_figure(e, dimmed, figure) -> None:
         view.observe(lambda c: dimmed(c["new"]), names="busy")
         view.observe(lambda c: figure(), names="figure")
     else:
-        view.observe(lambda c: dimmed(W.base.BUSY_CLASS in c["new"]), names="_dom_classes")
+        view.observe(lambda c: dimmed(W.figure_pane.BUSY_CLASS in c["new"]), names="_dom_classes")
         view.observe(lambda c: figure(), names="outputs")
 
 
