@@ -300,6 +300,22 @@ def test_plain_refuses_what_could_lie():
     assert answers.plain((torch.Size([2, 3]), {"k": torch.nn.Parameter(torch.ones(1))})) == ((2, 3), {"k": 1.0})
 
 
+def test_the_source_sent_into_the_kernel_imports_nothing_of_mha():
+    """answers.SOURCE carries mha/timelimit.py's text in place of its import, and runs on its own."""
+    import ast
+    import time
+
+    nodes = list(ast.walk(ast.parse(answers.SOURCE)))
+    imported = [n.module for n in nodes if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in nodes if isinstance(n, ast.Import) for a in n.names]
+    assert not [name for name in imported if name == "mha" or name.startswith("mha.")], imported
+    namespace = {"__name__": "_mha_grader"}
+    exec(compile(answers.SOURCE, "<mha grader>", "exec"), namespace)
+    assert namespace["TIME_LIMIT"] == answers.TIME_LIMIT and namespace["SOURCE"] == ""
+    with pytest.raises(namespace["CheckTimeout"]):
+        namespace["run_limited"](lambda: time.sleep(5), 0.2)
+
+
 def test_every_exercise_replays_with_salted_inputs(tmp_path):
     """The reference solutions whose answer is a function pass when replayed with a salt, in one process."""
     import ast
