@@ -46,6 +46,21 @@ class NotPlain(ValueError):
     """A value that is not plain data (see ``plain``)."""
 
 
+def count_item(depth: int, budget: list | None) -> list:
+    """Count one more item of an answer at nesting ``depth``: the budget left (a fresh one for the whole answer
+    when ``budget`` is None), or NotPlain once the answer is too large or too deeply nested."""
+    budget = budget if budget is not None else [MAX_ITEMS]
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise NotPlain("too large or too deeply nested")
+    return budget
+
+
+def dense_tensor(t: torch.Tensor) -> bool:
+    """A tensor the grader accepts in an answer: strided, of a numeric or bool dtype, at most MAX_NUMEL elements."""
+    return t.layout == torch.strided and t.dtype in _PLAIN_DTYPES and t.numel() <= MAX_NUMEL
+
+
 def plain(value, depth: int = 0, budget: list | None = None):
     """``value`` as plain data the grader can load without running code, or NotPlain.
 
@@ -54,17 +69,14 @@ def plain(value, depth: int = 0, budget: list | None = None):
     of plain data. numpy arrays and numbers become tensors and Python numbers, ``torch.Size`` a tuple, an
     ``nn.Parameter`` a plain tensor.
     """
-    budget = budget if budget is not None else [MAX_ITEMS]
-    budget[0] -= 1
-    if budget[0] < 0 or depth > MAX_DEPTH:
-        raise NotPlain("too large or too deeply nested")
+    budget = count_item(depth, budget)
     kind = type(value)
     if kind in _PLAIN_SCALARS:
         return value
     if kind is torch.nn.Parameter:
         value, kind = value.detach(), torch.Tensor
     if kind is torch.Tensor:
-        if value.layout != torch.strided or value.dtype not in _PLAIN_DTYPES or value.numel() > MAX_NUMEL:
+        if not dense_tensor(value):
             raise NotPlain(f"a tensor of layout {value.layout}, dtype {value.dtype}, {value.numel()} elements")
         return value.detach().to("cpu").clone().contiguous()
     if kind is torch.Size:
