@@ -7,7 +7,7 @@ what is wrong. ``run_check`` does the rest, the same way for every exercise:
 - it never raises because of the learner's code: an exception becomes an "error" verdict with its type, message
   and a hint (``call``); a function still raising ``NotImplementedError``, or a value still ``...``, is
   "not done yet";
-- it never hangs: code that runs for more than ``TIME_LIMIT`` seconds is stopped (``run_limited``);
+- it never hangs: code that runs for more than ``TIME_LIMIT`` seconds is stopped (``mha.timelimit``);
 - it prints one short line (``CheckResult.line``) and returns the ``CheckResult``;
 - when the environment variable ``RESULTS_ENV`` (``MHA_EXERCISE_RESULTS``) names a file, it appends the result to
   that file as one JSON line, for the grader (``python -m mha.course grade``).
@@ -19,7 +19,7 @@ results of an experiment.
 The registry ``EXERCISES`` (id -> ``Exercise``) is filled by ``register`` from the notebooks' modules (see
 ``mha.exercises``). ``final_check`` is what the grader runs after a submitted notebook.
 
-This module imports only torch and numpy (no plotly, no ipywidgets).
+This module imports only torch, numpy and ``mha.timelimit`` (no plotly, no ipywidgets).
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import sys
 import textwrap
-import threading
 import warnings
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -39,7 +37,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-TIME_LIMIT = 10.0  # seconds one check may spend in the learner's code
+from mha.timelimit import TIME_LIMIT, CheckTimeout, run_limited  # the learner's code stopped after TIME_LIMIT s
+
 RESULTS_ENV = "MHA_EXERCISE_RESULTS"  # names the file the grader reads the results from
 
 
@@ -152,11 +151,6 @@ def _execution_count():
 # ---------------------------------------------------------------- running the learner's code safely
 
 
-class CheckTimeout(BaseException):
-    """Raised inside the learner's code when a check runs out of time (a BaseException: `except Exception`
-    in the learner's code does not swallow it)."""
-
-
 class AnswerPending(BaseException):
     """Raised by the grader's stand-in for a learner's function when it needs an answer from the learner's kernel
     (``mha.grading``): it ends the check at once, and ``call`` and ``run_check`` let it through."""
@@ -169,42 +163,6 @@ class Verdict(Exception):
     def __init__(self, status: str, feedback: str):
         super().__init__(feedback)
         self.status, self.feedback = status, feedback
-
-
-def run_limited(func, seconds: float):
-    """func() with a time limit: a SIGALRM timer in the main thread, else a watcher thread."""
-    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
-        active = [True]
-
-        def on_alarm(signum, frame):
-            if active[0]:
-                raise CheckTimeout()
-
-        old_handler = signal.signal(signal.SIGALRM, on_alarm)
-        # repeat every 0.25 s, so a learner's bare `except:` inside a loop cannot swallow it for ever
-        signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)
-        try:
-            return func()
-        finally:
-            active[0] = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_handler)
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = func()
-        except BaseException as e:  # handed over to the caller below
-            box["error"] = e
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise CheckTimeout()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 _EXCEPTION_HINTS = [

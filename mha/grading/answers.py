@@ -1,10 +1,10 @@
 """The kernel's side of judging: the code the grader sends into the learner's kernel, as source, to get answers.
 
 The grader never asks the kernel to import anything of ``mha`` for grading: a learner's cell could have replaced
-it. ``SOURCE`` (this file's text, read by the grader when it imports this module) is sent into the kernel in a
-cell and run there in a namespace of its own; it answers the grader's requests (``answer_requests``) and writes
-every answer as plain data (``plain``) that the grader loads without running code. It imports only the standard
-library, numpy and torch.
+it. ``SOURCE`` (this file's text, with ``mha/timelimit.py``'s text in place of its import, read by the grader when
+it imports this module) is sent into the kernel in a cell and run there in a namespace of its own; it answers the
+grader's requests (``answer_requests``) and writes every answer as plain data (``plain``) that the grader loads
+without running code. In the kernel it imports only the standard library, numpy and torch.
 
 While the learner's function runs, a profiler notes every call into a watched function: one of the package's own
 (a function of ``mha`` or ``torch`` named like the exercise's answer, or anything in ``mha.exercises``), however the
@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import sys
-import threading
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from mha.timelimit import TIME_LIMIT, CheckTimeout, run_limited  # in the kernel: that file's text (see SOURCE)
+
 MAX_NUMEL = 10_000_000  # elements in one tensor of an answer
 MAX_ITEMS = 100_000  # numbers, strings and containers in one answer
 MAX_DEPTH = 8  # nesting of lists, tuples and dicts
-TIME_LIMIT = 10.0  # seconds one call of the learner's function may take (as engine.TIME_LIMIT)
 REACHED_FILE = "reached.pt"  # the watched calls, written next to the answers
 _PLAIN_SCALARS = (type(None), bool, int, float, str)
 _PLAIN_DTYPES = {
@@ -46,8 +46,19 @@ class NotPlain(ValueError):
     """A value that is not plain data (see ``plain``)."""
 
 
-class _TimeUp(BaseException):
-    """The learner's function ran past its time limit."""
+def count_item(depth: int, budget: list | None) -> list:
+    """Count one more item of an answer at nesting ``depth``: the budget left (a fresh one for the whole answer
+    when ``budget`` is None), or NotPlain once the answer is too large or too deeply nested."""
+    budget = budget if budget is not None else [MAX_ITEMS]
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise NotPlain("too large or too deeply nested")
+    return budget
+
+
+def dense_tensor(t: torch.Tensor) -> bool:
+    """A tensor the grader accepts in an answer: strided, of a numeric or bool dtype, at most MAX_NUMEL elements."""
+    return t.layout == torch.strided and t.dtype in _PLAIN_DTYPES and t.numel() <= MAX_NUMEL
 
 
 def plain(value, depth: int = 0, budget: list | None = None):
@@ -58,17 +69,14 @@ def plain(value, depth: int = 0, budget: list | None = None):
     of plain data. numpy arrays and numbers become tensors and Python numbers, ``torch.Size`` a tuple, an
     ``nn.Parameter`` a plain tensor.
     """
-    budget = budget if budget is not None else [MAX_ITEMS]
-    budget[0] -= 1
-    if budget[0] < 0 or depth > MAX_DEPTH:
-        raise NotPlain("too large or too deeply nested")
+    budget = count_item(depth, budget)
     kind = type(value)
     if kind in _PLAIN_SCALARS:
         return value
     if kind is torch.nn.Parameter:
         value, kind = value.detach(), torch.Tensor
     if kind is torch.Tensor:
-        if value.layout != torch.strided or value.dtype not in _PLAIN_DTYPES or value.numel() > MAX_NUMEL:
+        if not dense_tensor(value):
             raise NotPlain(f"a tensor of layout {value.layout}, dtype {value.dtype}, {value.numel()} elements")
         return value.detach().to("cpu").clone().contiguous()
     if kind is torch.Size:
@@ -84,41 +92,6 @@ def plain(value, depth: int = 0, budget: list | None = None):
     if kind is dict:
         return {plain(k, depth + 1, budget): plain(v, depth + 1, budget) for k, v in value.items()}
     raise NotPlain(kind.__name__)
-
-
-def _run_limited(func, seconds: float):
-    """func() within ``seconds``: a repeating SIGALRM timer in the main thread, else a watcher thread."""
-    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
-        active = [True]
-
-        def on_alarm(signum, frame):
-            if active[0]:
-                raise _TimeUp()
-
-        old_handler = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)  # again every 0.25 s: a bare `except:` cannot hide it
-        try:
-            return func()
-        finally:
-            active[0] = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_handler)
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = func()
-        except BaseException as e:
-            box["error"] = e
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise _TimeUp()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 class _Watcher:
@@ -157,8 +130,8 @@ def _outcome_of_call(fn, args, rng_state, time_limit: float, watcher: _Watcher |
             _setprofile(None)
 
     try:
-        result = _run_limited(call, time_limit)
-    except _TimeUp:
+        result = run_limited(call, time_limit)
+    except CheckTimeout:
         return ("timeout",)
     except NotImplementedError:
         return ("not done",)
@@ -232,9 +205,16 @@ def answer_requests(
     torch.save(list(dict.fromkeys(reached))[:50], os.path.join(answers_dir, REACHED_FILE))
 
 
+_TIMELIMIT_IMPORT = "from mha.timelimit import TIME_LIMIT, CheckTimeout, run_limited"
+
+
 def _read_source() -> str:
-    with open(__file__, encoding="utf-8") as f:
-        return f.read()
+    """This file's text with ``mha/timelimit.py``'s in place of the line that imports it."""
+    own = Path(__file__).read_text(encoding="utf-8")
+    shared = (Path(__file__).parents[1] / "timelimit.py").read_text(encoding="utf-8")
+    lines = own.splitlines(keepends=True)
+    (at,) = [i for i, line in enumerate(lines) if line.startswith(_TIMELIMIT_IMPORT)]
+    return "".join(lines[:at]) + shared + "".join(lines[at + 1 :])
 
 
 # read once, in the grader, when it imports this module (before any submission ran); not defined in the kernel

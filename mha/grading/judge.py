@@ -46,7 +46,7 @@ import torch
 from mha.exercises import engine
 from mha.exercises.engine import AnswerPending, CheckResult, CheckTimeout, Exercise, exercises_for
 from mha.grading import answers
-from mha.grading.answers import _PLAIN_DTYPES, _PLAIN_SCALARS, MAX_DEPTH, MAX_ITEMS, MAX_NUMEL, NotPlain
+from mha.grading.answers import _PLAIN_SCALARS, MAX_DEPTH, NotPlain, count_item, dense_tensor
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a bigger answer file is refused (no check needs more than a few KB)
 MAX_ROUNDS = 16  # rounds of questions to the kernel for one notebook
@@ -57,15 +57,12 @@ MAX_ROUNDS = 16  # rounds of questions to the kernel for one notebook
 
 def check_plain(value, depth: int = 0, budget: list | None = None) -> None:
     """Raise NotPlain unless ``value`` (loaded from the kernel's answer) is plain data (see ``plain``)."""
-    budget = budget if budget is not None else [MAX_ITEMS]
-    budget[0] -= 1
-    if budget[0] < 0 or depth > MAX_DEPTH:
-        raise NotPlain("too large or too deeply nested")
+    budget = count_item(depth, budget)
     kind = type(value)
     if kind in _PLAIN_SCALARS:
         return
     if kind is torch.Tensor:
-        if value.layout != torch.strided or value.dtype not in _PLAIN_DTYPES or value.numel() > MAX_NUMEL:
+        if not dense_tensor(value):
             raise NotPlain("a tensor that is not a plain dense one")
         if value.requires_grad or value.device.type != "cpu":
             raise NotPlain("a tensor that needs grad or is not on the CPU")

@@ -14,6 +14,21 @@ from mha.viz.parts import FigureParts, axis_key, parts_figure, subplot_grid
 from mha.viz.render import rounded, unique_labels
 
 
+def share_heatmap(z, x, y, colorbar: str, hovertemplate: str, **more) -> go.Heatmap:
+    """A heatmap of shares of attention, from 0 (white) to 1 (dark blue), with a colour bar titled ``colorbar``."""
+    return go.Heatmap(
+        z=z,
+        x=x,
+        y=y,
+        zmin=0,
+        zmax=1,
+        colorscale="Blues",
+        colorbar=dict(title=colorbar),
+        hovertemplate=hovertemplate,
+        **more,
+    )
+
+
 def attention_heatmap(weights, tokens, title: str = "Attention weights", height: int = 420) -> go.Figure:
     """A heatmap of one head's weights (T_q, T_k): row = the token that looks, column = the token looked at."""
     w = rounded(weights)
@@ -22,18 +37,7 @@ def attention_heatmap(weights, tokens, title: str = "Attention weights", height:
             f"weights must have shape ({len(tokens)}, {len(tokens)}) for {len(tokens)} tokens, got {w.shape}"
         )
     labels = unique_labels(tokens)
-    fig = go.Figure(
-        go.Heatmap(
-            z=w,
-            x=labels,
-            y=labels,
-            zmin=0,
-            zmax=1,
-            colorscale="Blues",
-            colorbar=dict(title="weight"),
-            hovertemplate="%{y} looks at %{x}: %{z:.2f}<extra></extra>",
-        )
-    )
+    fig = go.Figure(share_heatmap(w, labels, labels, "weight", "%{y} looks at %{x}: %{z:.2f}<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=dict(l=80, r=20, t=50, b=80))
     fig.update_xaxes(title="key (looked at)", tickangle=-45)
     fig.update_yaxes(title="query (looking)", autorange="reversed")

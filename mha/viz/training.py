@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from mha.viz.heatmaps import check_weights, heatmap_trace, style_heatmap_axes
+from mha.viz.heatmaps import check_weights, heatmap_trace, share_heatmap, style_heatmap_axes
 from mha.viz.palette import blues, head_colour, head_colourscale, with_alpha
 from mha.viz.parts import FigureParts, axis_key, subplot_grid
 from mha.viz.render import rounded, unique_labels
@@ -74,20 +74,9 @@ def head_role_figure(scores, roles, title: str = "How much each head looks where
     if s.ndim != 2 or s.shape[1] != len(roles) or s.shape[0] == 0:
         raise ValueError(f"scores must have shape (num_heads, {len(roles)}) for roles {roles}, got {s.shape}")
     heads = [f"head {i + 1}" for i in range(s.shape[0])]
-    fig = go.Figure(
-        go.Heatmap(
-            z=s,
-            x=roles,
-            y=heads,
-            zmin=0,
-            zmax=1,
-            colorscale="Blues",
-            text=[[f"{v:.2f}" for v in row] for row in s],
-            texttemplate="%{text}",
-            colorbar=dict(title="attention<br>on target"),
-            hovertemplate="%{y}, role %{x}: %{z:.2f}<extra></extra>",
-        )
-    )
+    text = [[f"{v:.2f}" for v in row] for row in s]
+    hover = "%{y}, role %{x}: %{z:.2f}<extra></extra>"
+    fig = go.Figure(share_heatmap(s, roles, heads, "attention<br>on target", hover, text=text, texttemplate="%{text}"))
     fig.update_layout(title=title, height=140 + 60 * s.shape[0], margin=dict(l=80, r=20, t=60, b=50))
     fig.update_xaxes(title="role (where the right answer sits)", side="bottom")
     fig.update_yaxes(title="head", autorange="reversed")

@@ -247,16 +247,14 @@ def _figure_view():
     return view
 
 
-def slider(description: str, value: int, low: int, high: int, step: int = 1):
-    return widgets.IntSlider(
-        value=value,
-        min=low,
-        max=high,
-        step=step,
-        description=description,
-        continuous_update=False,
-        style={"description_width": "initial"},
-    )
+# Every explorer's slider: it acts once let go (dragging would redraw, or retrain, at every step it passes), and its
+# label is shown whole ("num_heads (h)" is wider than ipywidgets' default label column).
+SLIDER_STYLE = dict(continuous_update=False, style={"description_width": "initial"})
+
+
+def slider(description: str, value: int, low: int, high: int, step: int = 1) -> widgets.IntSlider:
+    """An explorer's slider for a whole number from ``low`` to ``high`` (see ``SLIDER_STYLE``)."""
+    return widgets.IntSlider(value=value, min=low, max=high, step=step, description=description, **SLIDER_STYLE)
 
 
 def train_with_progress(progress, h, d_model, steps, seed):

@@ -212,6 +212,21 @@ def _wait_until_rendered(page):
         page.evaluate("MathJax.startup.promise")
 
 
+# Each slider's and update menu's options as plotly laid them out: the active step (or button), the menu's type, and
+# each step's label and method.
+CONTROL_OPTIONS_JS = """gd => ({
+    sliders: (gd._fullLayout.sliders || []).map(s => ({active: s.active, labels: s.steps.map(t => t.label),
+                                                       methods: s.steps.map(t => t.method)})),
+    menus: (gd._fullLayout.updatemenus || []).map(m => ({active: m.active, type: m.type,
+                                                         labels: m.buttons.map(b => b.label),
+                                                         methods: m.buttons.map(b => b.method)}))})"""
+
+
+def _control_options(page, fig_id: str) -> dict:
+    """{"sliders": [...], "menus": [...]}, the figure's controls as plotly laid them out now (CONTROL_OPTIONS_JS)."""
+    return page.eval_on_selector(f"#{fig_id}", CONTROL_OPTIONS_JS)
+
+
 def _figure_state(page, fig_id: str) -> str:
     return page.eval_on_selector(f"#{fig_id}", FIGURE_STATE_JS)
 
@@ -240,13 +255,7 @@ def _click_slider_step(rail, ticks, step: int):
 def _check_sliders(page, fig_id: str, n_sliders: int, problems: list[str]):
     """Click every step of every slider (starting next to the active one): each must change the figure."""
     for s in range(n_sliders):
-        opts = page.eval_on_selector(
-            f"#{fig_id}",
-            f"""gd => {{
-                const o = gd._fullLayout.sliders[{s}];
-                return {{active: o.active, methods: o.steps.map(st => st.method), labels: o.steps.map(st => st.label)}};
-            }}""",
-        )
+        opts = _control_options(page, fig_id)["sliders"][s]
         n = len(opts["methods"])
         group = page.locator(f"#{fig_id} .slider-group").nth(s)
         rail = group.locator("rect.slider-rail-touch-rect")
@@ -271,14 +280,7 @@ def _check_sliders(page, fig_id: str, n_sliders: int, problems: list[str]):
 def _check_menus(page, fig_id: str, n_menus: int, problems: list[str]):
     """Click every button of every update menu (dropdowns are opened first): each must change the figure."""
     for m in range(n_menus):
-        opts = page.eval_on_selector(
-            f"#{fig_id}",
-            f"""gd => {{
-                const o = gd._fullLayout.updatemenus[{m}];
-                return {{type: o.type, active: o.active, labels: o.buttons.map(b => b.label),
-                         methods: o.buttons.map(b => b.method)}};
-            }}""",
-        )
+        opts = _control_options(page, fig_id)["menus"][m]
         header = page.locator(f"#{fig_id} .updatemenu-header-group").nth(m)
         active = opts["active"]
         order = [b for b in range(len(opts["labels"])) if b != active] + ([active] if active >= 0 else [])
@@ -396,14 +398,7 @@ def _check_keyboard(page, fig_id: str, problems: list[str]) -> None:
     from the keyboard alone: arrows, Home and End move a slider, Enter and Space press a button; each changes the
     figure and updates the control's ARIA state."""
     controls = page.eval_on_selector(f"#{fig_id}", CONTROLS_JS)
-    full = page.eval_on_selector(
-        f"#{fig_id}",
-        """gd => ({sliders: (gd._fullLayout.sliders || []).map(s => ({active: s.active,
-                    labels: s.steps.map(t => t.label),
-                    methods: s.steps.map(t => t.method)})),
-                  menus: (gd._fullLayout.updatemenus || []).map(m => ({active: m.active, type: m.type,
-                    methods: m.buttons.map(b => b.method)}))})""",
-    )
+    full = _control_options(page, fig_id)
     wanted = len(full["sliders"]) + sum(len(m["methods"]) if m["type"] == "buttons" else 1 for m in full["menus"])
     if len(controls) != wanted:
         problems.append(f"figure {fig_id}: {len(controls)} keyboard controls for {wanted} sliders and buttons")

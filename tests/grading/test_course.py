@@ -12,25 +12,15 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from submissions import notebook, reference_solutions  # tests/grading/submissions.py
 
 import mha
 from mha import course
 from mha.exercises import EXERCISES, exercises_for
 from mha.grading import run, student
 
-
-def _course_solutions() -> dict[str, str]:
-    """Every exercise's reference solution, read from the course's notebooks (the single source of truth)."""
-    solutions = {}
-    for path in sorted(student.NOTEBOOKS.glob("*.ipynb")):
-        found = student.reference_solutions(nbformat.read(path, as_version=4))
-        assert not set(found) & set(solutions), path.name
-        solutions.update(found)
-    return solutions
-
-
-SOLUTIONS = _course_solutions()
+SOLUTIONS = reference_solutions()  # every exercise's, from the course's notebooks
 
 NB = "09"  # the notebook the grading tests imitate (small exercises, fast checks)
 
@@ -41,12 +31,6 @@ def exercise_cells(exercise_id, solution=None):
     sol = new_code_cell(solution or SOLUTIONS[exercise_id], metadata={"tags": ["solution"]})
     check = new_code_cell(f"mha.exercises.{ex.check.__name__}({ex.name});")
     return [task, sol, check]
-
-
-def notebook(cells):
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
 
 
 def solution_notebook(number=NB, extra=()):

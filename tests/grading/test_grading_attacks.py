@@ -24,22 +24,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from submissions import WRONG_LAYER_NORM, notebook, reference_solutions  # tests/grading/submissions.py
 
-from mha.grading import judge, sandbox, student
+from mha.grading import judge, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
-SOLUTIONS = student.reference_solutions(nbformat.read(student.NOTEBOOKS / "09_whats_next.ipynb", as_version=4))
-SPLIT_HEADS = student.reference_solutions(nbformat.read(student.NOTEBOOKS / "04_heads_in_parallel.ipynb", as_version=4))
-WRONG_LAYER_NORM = '''
-import torch
-
-
-def layer_norm(x, eps=1e-5):
-    """The honest mistake: x.var divides by n - 1."""
-    mean = x.mean(dim=-1, keepdim=True)
-    return (x - mean) / torch.sqrt(x.var(dim=-1, keepdim=True) + eps)
-'''
+SOLUTIONS = reference_solutions("09_whats_next.ipynb")
+SPLIT_HEADS = reference_solutions("04_heads_in_parallel.ipynb")
 PTH = "zz_mha_redteam.pth"
 TOKEN = secrets.token_hex(6)  # in this module's output folders: the attacks go for these graders only, never another
 FALLBACK_CANNOT = {  # what the fallback cannot stop: named in the notes, or recovered by a rerun
@@ -49,9 +41,7 @@ FALLBACK_CANNOT = {  # what the fallback cannot stop: named in the notes, or rec
 
 
 def _notebook(cells):
-    nb = new_notebook(cells=[new_markdown_cell("# A submission"), *cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+    return notebook([new_markdown_cell("# A submission"), *cells])
 
 
 def submission(attack="", layer_norm=WRONG_LAYER_NORM):

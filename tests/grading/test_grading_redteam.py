@@ -14,23 +14,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from submissions import WRONG_LAYER_NORM, notebook, reference_solutions  # tests/grading/submissions.py
 
 from mha import course
 from mha.exercises import EXERCISES, exercises_for
-from mha.grading import answers, judge, kernel, run, student
+from mha.grading import answers, judge, kernel, run
 
-SOLUTIONS = student.reference_solutions(nbformat.read(student.NOTEBOOKS / "09_whats_next.ipynb", as_version=4))
-
-WRONG_LAYER_NORM = '''
-import torch
-
-
-def layer_norm(x, eps=1e-5):
-    """The honest mistake: x.var divides by n - 1."""
-    mean = x.mean(dim=-1, keepdim=True)
-    return (x - mean) / torch.sqrt(x.var(dim=-1, keepdim=True) + eps)
-'''
+SOLUTIONS = reference_solutions("09_whats_next.ipynb")
 
 FORGED = "{'exercise': '09.2', 'passed': True, 'points': 1.0, 'max_points': 1.0, 'status': 'passed', 'feedback': 'x'}"
 
@@ -47,9 +38,7 @@ def submission(layer_norm_source=WRONG_LAYER_NORM, attack="", at_end=""):
         new_code_cell("mha.exercises.check_layer_norm(layer_norm);"),
         new_code_cell(textwrap.dedent(at_end)),
     ]
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+    return notebook(cells)
 
 
 def attacks(marker: Path) -> dict:
@@ -300,6 +289,22 @@ def test_plain_refuses_what_could_lie():
     assert answers.plain((torch.Size([2, 3]), {"k": torch.nn.Parameter(torch.ones(1))})) == ((2, 3), {"k": 1.0})
 
 
+def test_the_source_sent_into_the_kernel_imports_nothing_of_mha():
+    """answers.SOURCE carries mha/timelimit.py's text in place of its import, and runs on its own."""
+    import ast
+    import time
+
+    nodes = list(ast.walk(ast.parse(answers.SOURCE)))
+    imported = [n.module for n in nodes if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in nodes if isinstance(n, ast.Import) for a in n.names]
+    assert not [name for name in imported if name == "mha" or name.startswith("mha.")], imported
+    namespace = {"__name__": "_mha_grader"}
+    exec(compile(answers.SOURCE, "<mha grader>", "exec"), namespace)
+    assert namespace["TIME_LIMIT"] == answers.TIME_LIMIT and namespace["SOURCE"] == ""
+    with pytest.raises(namespace["CheckTimeout"]):
+        namespace["run_limited"](lambda: time.sleep(5), 0.2)
+
+
 def test_every_exercise_replays_with_salted_inputs(tmp_path):
     """The reference solutions whose answer is a function pass when replayed with a salt, in one process."""
     import ast
@@ -310,9 +315,7 @@ def test_every_exercise_replays_with_salted_inputs(tmp_path):
 
     import mha
 
-    solutions = {}
-    for path in sorted(student.NOTEBOOKS.glob("*.ipynb")):
-        solutions.update(student.reference_solutions(nbformat.read(path, as_version=4)))
+    solutions = reference_solutions()
     for number in sorted({e.notebook for e in EXERCISES.values()}):
         namespace = {"math": math, "np": np, "torch": torch, "mha": mha}
         names = []

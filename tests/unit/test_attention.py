@@ -181,26 +181,6 @@ def test_fully_masked_rows_agree_between_paths():
     close(a[0, 1], m.out_proj.bias)  # no head sees anything: only W_O's bias is left
 
 
-@pytest.mark.parametrize("h,d_model", [(1, 4), (2, 8), (3, 12), (8, 8)])
-@pytest.mark.parametrize("bias", [False, True])
-def test_from_heads_equals_the_loop(h, d_model, bias):
-    torch.manual_seed(h)
-    d_k = d_model // h
-    heads = [mha.SelfAttention(d_model, d_k, bias=bias) for _ in range(h)]
-    w_o = nn.Linear(h * d_k, d_model)
-    x = torch.randn(2, 5, d_model)
-    mask = mha.causal_mask(5)
-    outs = [head(x, mask) for head in heads]
-    loop = w_o(torch.cat([z for z, _ in outs], dim=-1))
-    batched = mha.MultiHeadAttention.from_heads(heads, w_o)
-    out, weights = batched(x, mask=mask)
-    close(out, loop)
-    close(weights, torch.stack([w for _, w in outs], dim=1))
-    assert mha.count_parameters(batched) == sum(map(mha.count_parameters, heads)) + mha.count_parameters(w_o) + (
-        0 if bias else 3 * d_model
-    )
-
-
 def test_parameter_count_equals_one_full_width_head():
     d_model = 64
     one = mha.SelfAttention(d_model, d_model)

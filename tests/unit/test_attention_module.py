@@ -17,19 +17,27 @@ def close(a, b, atol=1e-5, rtol=1e-5):
 
 @pytest.mark.parametrize("h,d_model", [(1, 4), (2, 8), (3, 12), (8, 8)])
 @pytest.mark.parametrize("bias", [False, True])
-def test_head_panel_is_the_loop_written_out(h, d_model, bias):
+@pytest.mark.parametrize("w_o_bias", [False, True])
+def test_head_panel_and_from_heads_are_the_loop_written_out(h, d_model, bias, w_o_bias):
+    """The heads run one by one, their z concatenated and projected by W_O: HeadPanel of those heads computes it, and
+    so does the batched module MultiHeadAttention.from_heads builds from them (zero where only some had a bias)."""
     torch.manual_seed(h)
     d_k = d_model // h
     heads = [mha.SelfAttention(d_model, d_k, bias=bias) for _ in range(h)]
-    W_O = nn.Linear(h * d_k, d_model, bias=bias)
-    panel = mha.HeadPanel(heads, W_O)
+    W_O = nn.Linear(h * d_k, d_model, bias=w_o_bias)
     x = torch.randn(2, 5, d_model)
     mask = mha.causal_mask(5)
     outs = [head(x, mask) for head in heads]
-    out, weights = panel(x, mask)
-    close(out, W_O(torch.cat([z for z, _ in outs], dim=-1)))
-    close(weights, torch.stack([w for _, w in outs], dim=1))
-    assert out.shape == (2, 5, d_model) and weights.shape == (2, h, 5, 5)
+    loop_out, loop_weights = W_O(torch.cat([z for z, _ in outs], dim=-1)), torch.stack([w for _, w in outs], dim=1)
+    batched = mha.MultiHeadAttention.from_heads(heads, W_O)
+    for module in (mha.HeadPanel(heads, W_O), batched):
+        out, weights = module(x, mask)
+        close(out, loop_out)
+        close(weights, loop_weights)
+        assert out.shape == (2, 5, d_model) and weights.shape == (2, h, 5, 5)
+    zero_biases = ((0 if bias else 3 * d_model) + (0 if w_o_bias else d_model)) if bias or w_o_bias else 0
+    count = mha.count_parameters
+    assert count(batched) == sum(map(count, heads)) + count(W_O) + zero_biases
 
 
 @pytest.mark.parametrize("bias", [False, True])
