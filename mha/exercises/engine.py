@@ -24,6 +24,7 @@ This module imports only torch, numpy and ``mha.timelimit`` (no plotly, no ipywi
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -47,18 +48,25 @@ RESULTS_ENV = "MHA_EXERCISE_RESULTS"  # names the file the grader reads the resu
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: its id ("04.2" = notebook 04, exercise 2), the name the learner defines, its check."""
+    """One exercise: its id ("04.2" = notebook 04, exercise 2), the name the learner defines, its check.
+
+    The hint, what the student version's stub says, is the last paragraph of the check's docstring, after "Hint:".
+    """
 
     id: str
     title: str
     name: str  # the function or value the learner defines, and the check receives
     check: Callable[..., CheckResult]  # the check function, in the module of the exercise's notebook
-    hint: str  # what the student version's stub says
     points: int = 1
 
     @property
     def notebook(self) -> str:
         return self.id.split(".")[0]
+
+    @property
+    def hint(self) -> str:
+        _, found, hint = inspect.cleandoc(self.check.__doc__ or "").rpartition("Hint:")
+        return " ".join(hint.split()) if found else ""
 
 
 EXERCISES: dict[str, Exercise] = {}  # id -> Exercise, in the course's order; filled by register()
@@ -81,6 +89,10 @@ def register(exercises: Iterable[Exercise]) -> None:
             raise ValueError(f"exercise {ex.id}: check must be the check function itself, got {ex.check!r}")
         if ex.points < 1:
             raise ValueError(f"exercise {ex.id}: points must be at least 1, got {ex.points}")
+        if not ex.hint:
+            raise ValueError(
+                f"exercise {ex.id}: end the docstring of {ex.check.__name__} with 'Hint: ...' for the stub"
+            )
         EXERCISES[ex.id] = ex
 
 

@@ -44,7 +44,10 @@ def _softmax_mistakes(scores):
 
 
 def check_softmax(softmax_rows) -> engine.CheckResult:
-    """Exercise 01.1: softmax_rows(scores) -> weights, a NumPy softmax over the last axis (each row sums to 1)."""
+    """Exercise 01.1: softmax_rows(scores) -> weights, a NumPy softmax over the last axis (each row sums to 1).
+
+    Hint: exponentiate the scores (after subtracting each row's maximum), then divide by each row's sum
+    """
 
     def body(fn):
         rng = np.random.default_rng(101)
@@ -146,6 +149,8 @@ def check_scaled_attention(attention) -> engine.CheckResult:
     """Exercise 01.2: attention(q, k, v) -> (out, weights), softmax(q k^T / sqrt(d_k)) v.
 
     q, k, v: (..., T, d_k); out (..., T, d_k); weights (..., T, T).
+
+    Hint: scores = q @ k^T / sqrt(d_k), softmax over the last axis, then weights @ v; return out, weights
     """
 
     def body(fn):
@@ -172,6 +177,8 @@ def check_score_spread(score_spread) -> engine.CheckResult:
     """Exercise 01.3: score_spread(d_k) -> (std_before, std_after) of q.k scores for random unit-variance q, k.
 
     Before scaling the spread grows like sqrt(d_k); after dividing by sqrt(d_k) it stays near 1.
+
+    Hint: draw many random q and k, compute their dot products, return their std before and after dividing by sqrt(d_k)
     """
 
     def body(fn):
@@ -223,26 +230,7 @@ def check_score_spread(score_spread) -> engine.CheckResult:
 # ---------------------------------------------------------------- the exercises of notebook 1, in order
 
 EXERCISES = (
-    engine.Exercise(
-        "01.1",
-        "A softmax over each row",
-        "softmax_rows",
-        check_softmax,
-        "exponentiate the scores (after subtracting each row's maximum), then divide by each row's sum",
-    ),
-    engine.Exercise(
-        "01.2",
-        "Scaled dot-product attention",
-        "attention",
-        check_scaled_attention,
-        "scores = q @ k^T / sqrt(d_k), softmax over the last axis, then weights @ v; return out, weights",
-        points=2,
-    ),
-    engine.Exercise(
-        "01.3",
-        "Why divide by sqrt(d_k)?",
-        "score_spread",
-        check_score_spread,
-        "draw many random q and k, compute their dot products, return their std before and after dividing by sqrt(d_k)",
-    ),
+    engine.Exercise("01.1", "A softmax over each row", "softmax_rows", check_softmax),
+    engine.Exercise("01.2", "Scaled dot-product attention", "attention", check_scaled_attention, points=2),
+    engine.Exercise("01.3", "Why divide by sqrt(d_k)?", "score_spread", check_score_spread),
 )

@@ -6,19 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    call,
-    close,
-    compare_number_dict,
-    diagnose,
-    generator,
-    randn,
-    run_check,
-    to_tensor,
-)
+from mha.exercises import engine
 
 __all__ = ["check_role_score", "check_accuracy_by_heads", "check_seed_summary"]  # the checks the notebook calls
 
@@ -49,28 +37,30 @@ def _role_mistakes(weights, keys):
     ]
 
 
-def check_role_score(role_score) -> CheckResult:
+def check_role_score(role_score) -> engine.CheckResult:
     """Exercise 02.1: role_score(weights, keys) -> (h,) the mean weight each head puts on the role's key.
 
     weights: (n, h, T, T) attention weights; keys: (n, T) long, the key position the role links each query to,
     -1 where the role does not apply. The same as one column of mha.train.head_role_scores.
+
+    Hint: keep the (example, query) pairs where keys >= 0, read weights[b, :, q, keys[b, q]], average them
     """
 
     def body(fn):
-        g = generator(201)
+        g = engine.generator(201)
         for n, h, T in [(6, 2, 5), (4, 3, 7), (9, 1, 4)]:
-            weights = torch.softmax(randn(g, n, h, T, T) * 2, dim=-1)
+            weights = torch.softmax(engine.randn(g, n, h, T, T) * 2, dim=-1)
             keys = torch.randint(-1, T, (n, T), generator=g)
             keys[0, 0] = 1  # the role applies at least once
             b, q = (keys >= 0).nonzero(as_tuple=True)
             expected = weights[b, :, q, keys[b, q]].mean(0)  # (h,)
-            got = to_tensor(call(fn, weights.clone(), keys.clone()), "role_score(weights, keys)")
-            if not close(got, expected):
+            got = engine.to_tensor(engine.call(fn, weights.clone(), keys.clone()), "role_score(weights, keys)")
+            if not engine.close(got, expected):
                 where = f"weights of shape {(n, h, T, T)}"
-                diagnose(got, expected, _role_mistakes(weights, keys), where, "role_score(weights, keys)")
+                engine.diagnose(got, expected, _role_mistakes(weights, keys), where, "role_score(weights, keys)")
         return "One number per head: how much of its attention lands where the role says."
 
-    return run_check("02.1", role_score, body)
+    return engine.run_check("02.1", role_score, body)
 
 
 # ---------------------------------------------------------------- 02.2 an experiment: more heads
@@ -99,8 +89,11 @@ def accuracy_by_heads_reference() -> tuple[dict, dict]:
     return _REFERENCE["test"], _REFERENCE["train"]
 
 
-def check_accuracy_by_heads(accuracy_by_heads) -> CheckResult:
-    """Exercise 02.2: {num_heads: accuracy on the new sequences} for 1, 2 and 4 heads (d_model = 16, seed 0)."""
+def check_accuracy_by_heads(accuracy_by_heads) -> engine.CheckResult:
+    """Exercise 02.2: {num_heads: accuracy on the new sequences} for 1, 2 and 4 heads (d_model = 16, seed 0).
+
+    Hint: train with num_heads = 4 as above, and put train.evaluate(model, test) of the 1, 2 and 4 heads in a dict
+    """
 
     if accuracy_by_heads is not Ellipsis:
         accuracy_by_heads_reference()  # trains the reference models once, outside the check's time limit
@@ -114,14 +107,14 @@ def check_accuracy_by_heads(accuracy_by_heads) -> CheckResult:
                 "ones, train.evaluate(result, test)",
             ),
         ]
-        compare_number_dict(answer, expected, known, "accuracy_by_heads")
+        engine.compare_number_dict(answer, expected, known, "accuracy_by_heads")
         one, two, four = (expected[h] for h in (1, 2, 4))
         return (
             f"Two heads ({two:.2f}) against one ({one:.2f}) and four ({four:.2f}), with seed 0. One seed only, "
             f"though: try seeds 1 and 2 before you trust what four heads do."
         )
 
-    return run_check("02.2", accuracy_by_heads, body, value=True)
+    return engine.run_check("02.2", accuracy_by_heads, body, value=True)
 
 
 # ---------------------------------------------------------------- 02.3 a seed study
@@ -139,19 +132,21 @@ def _as_triple(got):
         mean, sd, above = got
         return float(mean), float(sd), float(above)
     except (TypeError, ValueError):
-        raise Verdict(
+        raise engine.Verdict(
             "wrong", f"seed_summary should return three numbers (mean, sd, above), got {type(got).__name__} {got!r}"
         ) from None
 
 
-def check_seed_summary(seed_summary) -> CheckResult:
+def check_seed_summary(seed_summary) -> engine.CheckResult:
     """Exercise 02.3: seed_summary(accuracies, baseline) -> (mean, sd, above) of one model's accuracies over seeds.
 
     sd: the sample standard deviation (divide by n - 1); above: how many seeds are strictly above the baseline.
+
+    Hint: mean with .mean(), the sample sd with .std(), and count the seeds strictly above the baseline
     """
 
     def body(fn):
-        g = generator(203)
+        g = engine.generator(203)
         cases = []
         for n in (5, 12, 20):
             accs = (torch.rand(n, generator=g, dtype=torch.float64) * 40).round() / 40  # multiples of 0.025
@@ -165,7 +160,7 @@ def check_seed_summary(seed_summary) -> CheckResult:
             ("`above` should be a count of seeds, not a fraction", dict(fraction=True)),
         ]  # fmt: skip
         for accs, baseline in cases:
-            got = _as_triple(call(fn, accs.tolist(), baseline))
+            got = _as_triple(engine.call(fn, accs.tolist(), baseline))
             expected = _summary(accs, baseline)
             if all(abs(x - y) <= 1e-6 for x, y in zip(got, expected)):
                 continue
@@ -173,38 +168,23 @@ def check_seed_summary(seed_summary) -> CheckResult:
             for message, how in mistakes:
                 wrong = _summary(accs, baseline, **how)
                 if sum(abs(x - y) <= 1e-6 for x, y in zip(got, wrong)) == 3:
-                    raise Verdict("wrong", f"{message} ({where}).")
+                    raise engine.Verdict("wrong", f"{message} ({where}).")
             names = ("mean", "sd", "above")
             off = [name for name, x, y in zip(names, got, expected) if abs(x - y) > 1e-6]
-            raise Verdict("wrong", f"{', '.join(off)} not as expected ({where}): expected {expected}, got {got}.")
+            raise engine.Verdict(
+                "wrong", f"{', '.join(off)} not as expected ({where}): expected {expected}, got {got}."
+            )
         return "Mean, sample sd and a strict count: the three numbers a seed study reports for each model."
 
-    return run_check("02.3", seed_summary, body)
+    return engine.run_check("02.3", seed_summary, body)
 
 
 # ---------------------------------------------------------------- the exercises of notebook 2, in order
 
 EXERCISES = (
-    Exercise(
-        "02.1",
-        "How much does each head look at the right place?",
-        "role_score",
-        check_role_score,
-        "keep the (example, query) pairs where keys >= 0, read weights[b, :, q, keys[b, q]], average them",
-        points=2,
+    engine.Exercise(
+        "02.1", "How much does each head look at the right place?", "role_score", check_role_score, points=2
     ),
-    Exercise(
-        "02.2",
-        "An experiment: more heads",
-        "accuracy_by_heads",
-        check_accuracy_by_heads,
-        "train with num_heads = 4 as above, and put train.evaluate(model, test) of the 1, 2 and 4 heads in a dict",
-    ),
-    Exercise(
-        "02.3",
-        "A seed study: mean, spread and a count",
-        "seed_summary",
-        check_seed_summary,
-        "mean with .mean(), the sample sd with .std(), and count the seeds strictly above the baseline",
-    ),
+    engine.Exercise("02.2", "An experiment: more heads", "accuracy_by_heads", check_accuracy_by_heads),
+    engine.Exercise("02.3", "A seed study: mean, spread and a count", "seed_summary", check_seed_summary),
 )

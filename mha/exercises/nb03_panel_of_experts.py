@@ -47,6 +47,8 @@ def check_run_heads(run_heads) -> engine.CheckResult:
     """Exercise 03.1: run_heads(x, heads) -> the heads' outputs z side by side, (B, T, h * d_k).
 
     x: (B, T, d_model); heads: a list of mha.SelfAttention(d_model, d_k).
+
+    Hint: call every head on x, keep its z (not its weights), and concatenate them along the last axis
     """
 
     def body(fn):
@@ -72,6 +74,8 @@ def check_run_heads(run_heads) -> engine.CheckResult:
 def check_param_count(answer) -> engine.CheckResult:
     """Exercise 03.2: mha_param_count(d_model, num_heads) -> the number of parameters of
     mha.MultiHeadAttention(d_model, num_heads) (with biases). A plain number is checked for d_model=512, num_heads=8.
+
+    Hint: four (d_model x d_model) weight matrices plus four bias vectors of length d_model
     """
 
     def body(a):
@@ -131,18 +135,6 @@ def check_param_count(answer) -> engine.CheckResult:
 # ---------------------------------------------------------------- the exercises of notebook 3, in order
 
 EXERCISES = (
-    engine.Exercise(
-        "03.1",
-        "Run a panel of heads",
-        "run_heads",
-        check_run_heads,
-        "call every head on x, keep its z (not its weights), and concatenate them along the last axis",
-    ),
-    engine.Exercise(
-        "03.2",
-        "Count the parameters",
-        "mha_param_count",
-        check_param_count,
-        "four (d_model x d_model) weight matrices plus four bias vectors of length d_model",
-    ),
+    engine.Exercise("03.1", "Run a panel of heads", "run_heads", check_run_heads),
+    engine.Exercise("03.2", "Count the parameters", "mha_param_count", check_param_count),
 )

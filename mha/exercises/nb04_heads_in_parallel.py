@@ -23,6 +23,8 @@ def check_attention_shapes(attention_shapes) -> engine.CheckResult:
 
     Keys: "q" (after W_Q), "q_heads" (after split_heads), "scores", "z_heads" (each head's output),
     "concat" (after merge_heads), "out" (after W_O).
+
+    Hint: return a dict of shape tuples; d_k = d_model // num_heads
     """
     keys = ("q", "q_heads", "scores", "z_heads", "concat", "out")
 
@@ -107,7 +109,10 @@ def _split_mistakes(x, h):
 
 
 def check_split_heads(split_heads_fn) -> engine.CheckResult:
-    """Exercise 04.2: split_heads(x, num_heads): (B, T, d_model) -> (B, num_heads, T, d_k)."""
+    """Exercise 04.2: split_heads(x, num_heads): (B, T, d_model) -> (B, num_heads, T, d_k).
+
+    Hint: reshape (B, T, d_model) to (B, T, num_heads, d_k), then swap the T and head axes
+    """
 
     def body(fn):
         g = engine.generator(402)
@@ -156,7 +161,10 @@ def _merge_mistakes(z):
 
 
 def check_merge_heads(merge_heads_fn) -> engine.CheckResult:
-    """Exercise 04.3: merge_heads(z): (B, num_heads, T, d_k) -> (B, T, num_heads * d_k), the inverse of split_heads."""
+    """Exercise 04.3: merge_heads(z): (B, num_heads, T, d_k) -> (B, T, num_heads * d_k), the inverse of split_heads.
+
+    Hint: swap the head and T axes back, then flatten the last two axes
+    """
 
     def body(fn):
         g = engine.generator(403)
@@ -177,7 +185,10 @@ def check_merge_heads(merge_heads_fn) -> engine.CheckResult:
 
 def check_softmax_axis(answer) -> engine.CheckResult:
     """Exercise 04.4, a question: for scores of shape (B, h, T_q, T_k), which `dim` of torch.softmax gives each
-    query's weights?"""
+    query's weights?
+
+    Hint: set softmax_dim to the int you would pass as torch.softmax(scores, dim=...)
+    """
 
     def body(a):
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
@@ -201,33 +212,8 @@ def check_softmax_axis(answer) -> engine.CheckResult:
 # ---------------------------------------------------------------- the exercises of notebook 4, in order
 
 EXERCISES = (
-    engine.Exercise(
-        "04.1",
-        "Read the shapes",
-        "attention_shapes",
-        check_attention_shapes,
-        "return a dict of shape tuples; d_k = d_model // num_heads",
-    ),
-    engine.Exercise(
-        "04.2",
-        "Split the heads",
-        "split_heads",
-        check_split_heads,
-        "reshape (B, T, d_model) to (B, T, num_heads, d_k), then swap the T and head axes",
-        points=2,
-    ),
-    engine.Exercise(
-        "04.3",
-        "Merge the heads",
-        "merge_heads",
-        check_merge_heads,
-        "swap the head and T axes back, then flatten the last two axes",
-    ),
-    engine.Exercise(
-        "04.4",
-        "Which axis does the softmax normalise?",
-        "softmax_dim",
-        check_softmax_axis,
-        "set softmax_dim to the int you would pass as torch.softmax(scores, dim=...)",
-    ),
+    engine.Exercise("04.1", "Read the shapes", "attention_shapes", check_attention_shapes),
+    engine.Exercise("04.2", "Split the heads", "split_heads", check_split_heads, points=2),
+    engine.Exercise("04.3", "Merge the heads", "merge_heads", check_merge_heads),
+    engine.Exercise("04.4", "Which axis does the softmax normalise?", "softmax_dim", check_softmax_axis),
 )

@@ -107,6 +107,8 @@ def check_mha_forward(mha_forward) -> engine.CheckResult:
 
     x: (B, T, d_model); W_q, W_k, W_v, W_o: (d_model, d_model), used as x @ W (no biases).
     The check compares with mha.MultiHeadAttention(d_model, num_heads, bias=False) holding the same weights.
+
+    Hint: project with W_q, W_k, W_v, split the heads, attend, merge the heads, project with W_o
     """
 
     def body(fn):
@@ -137,7 +139,10 @@ def check_mha_forward(mha_forward) -> engine.CheckResult:
 
 
 def check_causal_mask(make_causal_mask) -> engine.CheckResult:
-    """Exercise 05.2: make_causal_mask(T) -> a (T, T) bool tensor, True where token t may attend (keys 0..t)."""
+    """Exercise 05.2: make_causal_mask(T) -> a (T, T) bool tensor, True where token t may attend (keys 0..t).
+
+    Hint: a (T, T) boolean tensor, True on and below the diagonal (torch.ones(...).tril())
+    """
 
     def body(fn):
         for T in (4, 7, 1):
@@ -219,6 +224,8 @@ def check_masked_attention(masked_attention) -> engine.CheckResult:
     """Exercise 05.3: masked_attention(q, k, v, mask) -> (out, weights), with a bool mask (True = may attend).
 
     q, k, v: (..., T, d_k); mask: broadcastable to (..., T, T). Every row of the mask allows at least one key.
+
+    Hint: fill the scores where the mask is False with float('-inf') before the softmax
     """
 
     def body(fn):
@@ -247,27 +254,7 @@ def check_masked_attention(masked_attention) -> engine.CheckResult:
 # ---------------------------------------------------------------- the exercises of notebook 5, in order
 
 EXERCISES = (
-    engine.Exercise(
-        "05.1",
-        "A full multi-head forward pass",
-        "mha_forward",
-        check_mha_forward,
-        "project with W_q, W_k, W_v, split the heads, attend, merge the heads, project with W_o",
-        points=3,
-    ),
-    engine.Exercise(
-        "05.2",
-        "A causal mask",
-        "make_causal_mask",
-        check_causal_mask,
-        "a (T, T) boolean tensor, True on and below the diagonal (torch.ones(...).tril())",
-    ),
-    engine.Exercise(
-        "05.3",
-        "Attention with a mask",
-        "masked_attention",
-        check_masked_attention,
-        "fill the scores where the mask is False with float('-inf') before the softmax",
-        points=2,
-    ),
+    engine.Exercise("05.1", "A full multi-head forward pass", "mha_forward", check_mha_forward, points=3),
+    engine.Exercise("05.2", "A causal mask", "make_causal_mask", check_causal_mask),
+    engine.Exercise("05.3", "Attention with a mask", "masked_attention", check_masked_attention, points=2),
 )

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    compare_number_dict,
-    run_check,
-)
+from mha.exercises import engine
 
 __all__ = ["check_experts_seed_5", "check_accuracy_without"]  # the checks the notebook calls
 
@@ -64,8 +58,11 @@ def accuracy_without_reference(seed: int = SHOWN_SEED, on: str = "test") -> tupl
     return without, only
 
 
-def check_experts_seed_5(experts_seed_5) -> CheckResult:
-    """Exercise 06.1: {"reference": head, "verb": head}, heads numbered 1 to 4, for the model trained with seed 5."""
+def check_experts_seed_5(experts_seed_5) -> engine.CheckResult:
+    """Exercise 06.1: {"reference": head, "verb": head}, heads numbered 1 to 4, for the model trained with seed 5.
+
+    Hint: train with seed=5, compute train.head_role_scores, and find the best head (1 to 4) for each role
+    """
 
     if experts_seed_5 is not Ellipsis:
         experts_reference(5)  # trains the reference model once, outside the check's time limit
@@ -73,37 +70,44 @@ def check_experts_seed_5(experts_seed_5) -> CheckResult:
     def body(answer):
         expected = experts_reference(5)
         if not isinstance(answer, dict) or set(answer) != set(expected):
-            raise Verdict("wrong", 'answer with a dict {"reference": head, "verb": head}, heads numbered 1 to 4.')
+            raise engine.Verdict(
+                "wrong", 'answer with a dict {"reference": head, "verb": head}, heads numbered 1 to 4.'
+            )
         try:
             got = {k: int(v) for k, v in answer.items()}
         except (TypeError, ValueError):
-            raise Verdict("wrong", "each head should be a whole number from 1 to 4.") from None
+            raise engine.Verdict("wrong", "each head should be a whole number from 1 to 4.") from None
         if got == expected:
             return (
                 f"With seed 5 the semantic head is head {expected['reference']} and the verb went to head "
                 f"{expected['verb']}: other seed, other experts."
             )
         if got == {k: v - 1 for k, v in expected.items()}:
-            raise Verdict(
+            raise engine.Verdict(
                 "wrong",
                 "these look like positions counted from 0: number the heads from 1 to 4, "
                 "as the notebook does (argmax + 1).",
             )
         if got == {"reference": expected["verb"], "verb": expected["reference"]}:
-            raise Verdict("wrong", "the two roles are swapped: column 0 of the scores is 'reference', 1 is 'verb'.")
-        raise Verdict(
+            raise engine.Verdict(
+                "wrong", "the two roles are swapped: column 0 of the scores is 'reference', 1 is 'verb'."
+            )
+        raise engine.Verdict(
             "wrong",
             "not the heads of a seed-5 run: train with seed=5 ("
             + ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
             + "), then take the argmax of each column of train.head_role_scores.",
         )
 
-    return run_check("06.1", experts_seed_5, body, value=True)
+    return engine.run_check("06.1", experts_seed_5, body, value=True)
 
 
-def check_accuracy_without(accuracy_without) -> CheckResult:
+def check_accuracy_without(accuracy_without) -> engine.CheckResult:
     """Exercise 06.2: {head: accuracy on the new sentences with that head switched off}, for the model the
-    notebook shows (seed ``SHOWN_SEED``)."""
+    notebook shows (seed ``SHOWN_SEED``).
+
+    Hint: for each head i, evaluate the model `shown` with a head_mask that is 0 for head i and 1 elsewhere
+    """
 
     if accuracy_without is not Ellipsis:
         accuracy_without_reference()  # trains the reference model once, outside the check's time limit
@@ -123,7 +127,7 @@ def check_accuracy_without(accuracy_without) -> CheckResult:
                 "these are accuracies on the training sentences `task`: measure on the new sentences `test`",
             ),
         ]
-        compare_number_dict(answer, expected, known, "accuracy_without")
+        engine.compare_number_dict(answer, expected, known, "accuracy_without")
         order = sorted(expected, key=expected.get)  # the head whose loss costs most first
         return (
             f"Without head {order[0]} ({expected[order[0]]:.2f}) or head {order[1]} ({expected[order[1]]:.2f}) the "
@@ -131,24 +135,12 @@ def check_accuracy_without(accuracy_without) -> CheckResult:
             f"reference head of one layer is the adjective's semantic head, not a resolver of 'it')."
         )
 
-    return run_check("06.2", accuracy_without, body, value=True)
+    return engine.run_check("06.2", accuracy_without, body, value=True)
 
 
 # ---------------------------------------------------------------- the exercises of notebook 6, in order
 
 EXERCISES = (
-    Exercise(
-        "06.1",
-        "An experiment: another seed, other experts",
-        "experts_seed_5",
-        check_experts_seed_5,
-        "train with seed=5, compute train.head_role_scores, and find the best head (1 to 4) for each role",
-    ),
-    Exercise(
-        "06.2",
-        "An experiment: switch off one head",
-        "accuracy_without",
-        check_accuracy_without,
-        "for each head i, evaluate the model `shown` with a head_mask that is 0 for head i and 1 elsewhere",
-    ),
+    engine.Exercise("06.1", "An experiment: another seed, other experts", "experts_seed_5", check_experts_seed_5),
+    engine.Exercise("06.2", "An experiment: switch off one head", "accuracy_without", check_accuracy_without),
 )

@@ -8,18 +8,7 @@ import math
 import torch
 from torch import nn
 
-from mha.exercises.engine import (
-    CheckResult,
-    Exercise,
-    Verdict,
-    call,
-    close,
-    diagnose,
-    generator,
-    randn,
-    run_check,
-    to_tensor,
-)
+from mha.exercises import engine
 
 __all__ = ["check_head_terms"]  # the checks the notebook calls
 
@@ -46,35 +35,37 @@ def _head_terms(z, out_proj, mode="ok"):
     return out
 
 
-def check_head_terms(head_terms) -> CheckResult:
+def check_head_terms(head_terms) -> engine.CheckResult:
     """Exercise 07.1: head_terms(z, out_proj) -> (B, h, T, d_model), head i's term of the layer's output.
 
     z: (B, h, T, d_k), the heads' outputs before they are concatenated; out_proj: the layer's W_O, an
     nn.Linear(d_model, d_model) (out = concat(z_1, ..., z_h) @ out_proj.weight.T + out_proj.bias).
     The terms must add up, over heads, to the layer's output minus the bias.
+
+    Hint: term i is z[:, i] @ out_proj.weight[:, i*d_k:(i+1)*d_k].T, stacked on a new axis 1; no bias
     """
 
     def body(fn):
-        g = generator(701)
+        g = engine.generator(701)
         for B, h, T, d_k in [(2, 4, 5, 3), (1, 2, 3, 4), (2, 3, 4, 2)]:
             d_model = h * d_k
-            z = randn(g, B, h, T, d_k)
+            z = engine.randn(g, B, h, T, d_k)
             with torch.random.fork_rng(devices=[]):  # nn.Linear's own random start must not move the learner's RNG
                 out_proj = nn.Linear(d_model, d_model)
             with torch.no_grad():
-                out_proj.weight.copy_(randn(g, d_model, d_model) / math.sqrt(d_model))
-                out_proj.bias.copy_(randn(g, d_model))
+                out_proj.weight.copy_(engine.randn(g, d_model, d_model) / math.sqrt(d_model))
+                out_proj.bias.copy_(engine.randn(g, d_model))
             expected = _head_terms(z, out_proj)
             with torch.no_grad():
                 full = out_proj(z.transpose(1, 2).reshape(B, T, d_model))  # (B, T, d_model): concat, then W_O
-            if not close(expected.sum(1) + out_proj.bias.detach(), full, 1e-5):
-                raise Verdict("error", "internal check failed: the reference terms do not add up")
-            got = to_tensor(call(fn, z.clone(), out_proj), "head_terms(...)")
-            if close(got, expected):
+            if not engine.close(expected.sum(1) + out_proj.bias.detach(), full, 1e-5):
+                raise engine.Verdict("error", "internal check failed: the reference terms do not add up")
+            got = engine.to_tensor(engine.call(fn, z.clone(), out_proj), "head_terms(...)")
+            if engine.close(got, expected):
                 continue
             where = f"z of shape {(B, h, T, d_k)}"
             if tuple(got.shape) == (B, T, d_model):
-                raise Verdict(
+                raise engine.Verdict(
                     "wrong",
                     f"this has the shape of the whole layer's output: keep one term per head, (B, h, T, d_model) "
                     f"({where}).",
@@ -100,23 +91,15 @@ def check_head_terms(head_terms) -> CheckResult:
                     lambda z=z, p=out_proj: _head_terms(z, p, "reversed"),
                 ),
             ]
-            diagnose(got, expected, variants, where, "your terms")
+            engine.diagnose(got, expected, variants, where, "your terms")
         return (
             "Each head's term z_i W_O,i^T is right, and the terms add up to the layer's output minus the bias: "
             "W_O after the concatenation is a sum of one term per head."
         )
 
-    return run_check("07.1", head_terms, body)
+    return engine.run_check("07.1", head_terms, body)
 
 
 # ---------------------------------------------------------------- the exercises of notebook 7, in order
 
-EXERCISES = (
-    Exercise(
-        "07.1",
-        "Each head's term of W_O",
-        "head_terms",
-        check_head_terms,
-        "term i is z[:, i] @ out_proj.weight[:, i*d_k:(i+1)*d_k].T, stacked on a new axis 1; no bias",
-    ),
-)
+EXERCISES = (engine.Exercise("07.1", "Each head's term of W_O", "head_terms", check_head_terms),)

@@ -28,7 +28,10 @@ __all__ = [
 
 def check_combine_masks(combine_masks) -> engine.CheckResult:
     """Exercise 08.1: combine_masks(mask (T, T) bool, padding_mask (B, T) bool) -> (B, 1, T, T) bool, True where
-    query t of sequence b may attend to key s: mask[t, s] and padding_mask[b, s] (what the module builds)."""
+    query t of sequence b may attend to key s: mask[t, s] and padding_mask[b, s] (what the module builds).
+
+    Hint: mask[None, None] & padding_mask[:, None, None, :]: the padding mask hides keys, the result is (B, 1, T, T)
+    """
 
     def body(fn):
         g = engine.generator(707)
@@ -86,7 +89,10 @@ def check_combine_masks(combine_masks) -> engine.CheckResult:
 
 
 def check_padding_mask(make_padding_mask) -> engine.CheckResult:
-    """Exercise 08.2: make_padding_mask(lengths (B,) int64, T) -> (B, T) bool, True for a real token."""
+    """Exercise 08.2: make_padding_mask(lengths (B,) int64, T) -> (B, T) bool, True for a real token.
+
+    Hint: compare torch.arange(T) with the lengths: True where position < length
+    """
 
     def body(fn):
         g = engine.generator(717)
@@ -141,7 +147,10 @@ def check_padding_mask(make_padding_mask) -> engine.CheckResult:
 
 
 def check_cross_attention_shapes(cross_attention_shapes) -> engine.CheckResult:
-    """Exercise 08.3: cross_attention_shapes(B, T_q, T_k, d_model, num_heads) -> {name: shape tuple}."""
+    """Exercise 08.3: cross_attention_shapes(B, T_q, T_k, d_model, num_heads) -> {name: shape tuple}.
+
+    Hint: queries follow x (T_q); keys, values and the padding mask follow the context (T_k)
+    """
     keys = ("q_heads", "k_heads", "v_heads", "weights", "out", "padding_mask")
 
     def body(fn):
@@ -192,7 +201,10 @@ def check_cross_attention_shapes(cross_attention_shapes) -> engine.CheckResult:
 
 def check_attention_dropout(attention_dropout) -> engine.CheckResult:
     """Exercise 08.4: attention_dropout(weights, p, training, noise) -> weights, dropped where noise < p and scaled by
-    1/(1-p) in training; unchanged in evaluation."""
+    1/(1-p) in training; unchanged in evaluation.
+
+    Hint: in training: zero where noise < p, divide the rest by (1 - p); in evaluation: return the weights
+    """
 
     def body(fn):
         g = engine.generator(747)
@@ -262,7 +274,10 @@ def check_attention_dropout(attention_dropout) -> engine.CheckResult:
 
 def check_torch_mha_weights(torch_mha_weights) -> engine.CheckResult:
     """Exercise 08.5: torch_mha_weights(W_q, W_k, W_v, W_O) -> {"in_proj_weight": (3 d, d), "out_proj.weight": (d, d)}
-    for nn.MultiheadAttention(d_model, h, bias=False, batch_first=True), from the per-head (d_k, d_model) matrices."""
+    for nn.MultiheadAttention(d_model, h, bias=False, batch_first=True), from the per-head (d_k, d_model) matrices.
+
+    Hint: in_proj_weight = all heads' W_Q, then all W_K, then all W_V, stacked along the rows; out_proj.weight = W_O
+    """
 
     def body(fn):
         g = engine.generator(757)
@@ -331,40 +346,11 @@ def check_torch_mha_weights(torch_mha_weights) -> engine.CheckResult:
 # ---------------------------------------------------------------- the exercises of notebook 8, in order
 
 EXERCISES = (
+    engine.Exercise("08.1", "Combine a mask and a padding mask", "combine_masks", check_combine_masks, points=2),
+    engine.Exercise("08.2", "A padding mask from lengths", "make_padding_mask", check_padding_mask),
+    engine.Exercise("08.3", "The shapes of cross-attention", "cross_attention_shapes", check_cross_attention_shapes),
+    engine.Exercise("08.4", "Dropout only in training", "attention_dropout", check_attention_dropout),
     engine.Exercise(
-        "08.1",
-        "Combine a mask and a padding mask",
-        "combine_masks",
-        check_combine_masks,
-        "mask[None, None] & padding_mask[:, None, None, :]: the padding mask hides keys, the result is (B, 1, T, T)",
-        points=2,
-    ),
-    engine.Exercise(
-        "08.2",
-        "A padding mask from lengths",
-        "make_padding_mask",
-        check_padding_mask,
-        "compare torch.arange(T) with the lengths: True where position < length",
-    ),
-    engine.Exercise(
-        "08.3",
-        "The shapes of cross-attention",
-        "cross_attention_shapes",
-        check_cross_attention_shapes,
-        "queries follow x (T_q); keys, values and the padding mask follow the context (T_k)",
-    ),
-    engine.Exercise(
-        "08.4",
-        "Dropout only in training",
-        "attention_dropout",
-        check_attention_dropout,
-        "in training: zero where noise < p, divide the rest by (1 - p); in evaluation: return the weights",
-    ),
-    engine.Exercise(
-        "08.5",
-        "Copy the weights into nn.MultiheadAttention",
-        "torch_mha_weights",
-        check_torch_mha_weights,
-        "in_proj_weight = all heads' W_Q, then all W_K, then all W_V, stacked along the rows; out_proj.weight = W_O",
+        "08.5", "Copy the weights into nn.MultiheadAttention", "torch_mha_weights", check_torch_mha_weights
     ),
 )

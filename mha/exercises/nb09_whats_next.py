@@ -30,7 +30,10 @@ def _block_parameters(d_model: int) -> int:
 
 def check_block_param_count(block_param_count) -> engine.CheckResult:
     """Exercise 09.1: block_param_count(d_model) -> the parameters of one PreviewBlock of notebook 9
-    (pre-norm: LayerNorm, MultiHeadAttention with biases, LayerNorm, FFN d_model -> 4 d_model -> d_model)."""
+    (pre-norm: LayerNorm, MultiHeadAttention with biases, LayerNorm, FFN d_model -> 4 d_model -> d_model).
+
+    Hint: add up attention (4 linear layers), two LayerNorms (scale and shift) and the FFN (two linear layers)
+    """
 
     def body(fn):
         for d in (8, 16, 64, 768):
@@ -106,6 +109,8 @@ def check_layer_norm(layer_norm) -> engine.CheckResult:
     """Exercise 09.2: layer_norm(x, eps=1e-5) -> each vector of x (last axis) rescaled to mean 0 and variance 1.
 
     The same as torch.nn.functional.layer_norm(x, (d_model,), eps=eps) (no learned scale and shift).
+
+    Hint: subtract each vector's mean over the last axis, divide by sqrt(variance + eps) (biased variance)
     """
 
     def body(fn):
@@ -124,18 +129,6 @@ def check_layer_norm(layer_norm) -> engine.CheckResult:
 # ---------------------------------------------------------------- the exercises of notebook 9, in order
 
 EXERCISES = (
-    engine.Exercise(
-        "09.1",
-        "Count the parameters of a block",
-        "block_param_count",
-        check_block_param_count,
-        "add up attention (4 linear layers), two LayerNorms (scale and shift) and the FFN (two linear layers)",
-    ),
-    engine.Exercise(
-        "09.2",
-        "Layer normalisation by hand",
-        "layer_norm",
-        check_layer_norm,
-        "subtract each vector's mean over the last axis, divide by sqrt(variance + eps) (biased variance)",
-    ),
+    engine.Exercise("09.1", "Count the parameters of a block", "block_param_count", check_block_param_count),
+    engine.Exercise("09.2", "Layer normalisation by hand", "layer_norm", check_layer_norm),
 )

@@ -351,12 +351,23 @@ def test_register_refuses_a_taken_id_and_a_check_by_name():
     ex.register([taken])  # the same record again changes nothing
     assert ex.EXERCISES["04.2"] is taken and len(ex.exercises_for(4)) == 4
     with pytest.raises(ValueError, match="taken"):
-        ex.register([ex.Exercise("04.2", "Another", "other", ex.check_softmax, "a hint")])
+        ex.register([ex.Exercise("04.2", "Another", "other", ex.check_softmax)])
     with pytest.raises(ValueError, match="check function itself"):
-        ex.register([ex.Exercise("99.1", "By name", "other", "check_softmax", "a hint")])
+        ex.register([ex.Exercise("99.1", "By name", "other", "check_softmax")])
     with pytest.raises(ValueError, match="NN.k"):
-        ex.register([ex.Exercise("4.5", "A bad id", "other", ex.check_softmax, "a hint")])
+        ex.register([ex.Exercise("4.5", "A bad id", "other", ex.check_softmax)])
     assert "99.1" not in ex.EXERCISES and "4.5" not in ex.EXERCISES
+
+
+def test_the_hint_is_the_end_of_the_checks_docstring():
+    assert ex.EXERCISES["08.2"].hint == "compare torch.arange(T) with the lengths: True where position < length"
+
+    def check_without_hint(fn):
+        """Exercise 99.1: a check whose docstring gives the stub nothing to say."""
+
+    with pytest.raises(ValueError, match="end the docstring of check_without_hint with 'Hint: ...'"):
+        ex.register([ex.Exercise("99.1", "No hint", "other", check_without_hint)])
+    assert "99.1" not in ex.EXERCISES
 
 
 def test_every_check_lives_in_the_module_of_its_notebook():
