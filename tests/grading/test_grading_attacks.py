@@ -29,6 +29,10 @@ from submissions import WRONG_LAYER_NORM, notebook, reference_solutions  # tests
 
 from mha.grading import judge, sandbox
 
+# In the fallback the attacks really change the package's source and site-packages until the grader undoes them:
+# any grading or import beside them would see the changes, so this module runs alone (make test-unit, -m alone).
+pytestmark = pytest.mark.alone
+
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = reference_solutions("09_whats_next.ipynb")
 SPLIT_HEADS = reference_solutions("04_heads_in_parallel.ipynb")
