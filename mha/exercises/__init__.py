@@ -24,10 +24,11 @@ The package reads like the course:
   that notebook's checks, the known mistakes they recognise, and its ``EXERCISES``: the records of its exercises,
   each pointing at its check.
 
-Adding a notebook's exercises is one new file: write ``nbNN_<name>.py`` like the others (its checks call
-``run_check("NN.k", ...)``, its public checks are listed in ``__all__``, and it ends with
-``EXERCISES = (Exercise(...), ...)``). This package finds it, registers its exercises and offers its checks as
-``mha.exercises.check_...``.
+Adding a notebook's exercises is one new file: write ``nbNN_<name>.py`` like the others (``from mha.exercises
+import engine``; its checks call ``engine.run_check("NN.k", ...)`` and end their docstrings with "Hint: ...", what
+the student version's stub says; its public checks are listed in ``__all__``; it ends with
+``EXERCISES = (engine.Exercise("NN.k", title, learner's name, check), ...)``). This package finds it, registers its
+exercises and offers its checks as ``mha.exercises.check_...``.
 
 This package imports only ``mha.attention``, torch and numpy (no plotly, no ipywidgets).
 """
