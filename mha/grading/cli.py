@@ -41,6 +41,26 @@ def known_notebooks() -> set[str]:
     return {e.notebook for e in EXERCISES.values()}
 
 
+def _add_limits(command: argparse.ArgumentParser) -> None:
+    """The limits a submission's kernel runs under, the same options for ``grade`` and ``gradescope``."""
+    command.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: %(default)s)")
+    command.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default: %(default)s)")
+    command.add_argument(
+        "--memory-mb", type=int, default=Limits.memory_mb, help="memory per kernel, MB (default: %(default)s)"
+    )
+
+
+def notebook_numbers(parser: argparse.ArgumentParser, values, option: str) -> list[str]:
+    """The course notebooks named by ``option`` ("4", "04", or "4,5" in one value), as "04"; an unknown one is
+    refused with the list of those that have exercises."""
+    known = known_notebooks()
+    texts = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    numbers = [f"{int(t):02d}" if t.isdigit() else t for t in texts]
+    if any(n not in known for n in numbers):
+        parser.error(f"{option} takes notebooks among {', '.join(sorted(known))}, got {', '.join(texts)}")
+    return numbers
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mha.course",
@@ -70,17 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders searched for *.ipynb")
     g.add_argument("--out", default="grades", help="folder for the reports (default: %(default)s)")
-    g.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: %(default)s)")
-    g.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default: %(default)s)")
+    _add_limits(g)
     g.add_argument(
         "--jobs",
         "-j",
         type=int,
         default=os.cpu_count() or 1,
         help="notebooks at a time (default: the cores, %(default)s)",
-    )
-    g.add_argument(
-        "--memory-mb", type=int, default=Limits.memory_mb, help="memory per kernel, MB (default: %(default)s)"
     )
     g.add_argument(
         "--cpu-seconds", type=int, default=Limits.cpu_seconds, help="CPU time per kernel, s (default: %(default)s)"
@@ -117,9 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument(
         "--notebook", action="append", default=[], help="a notebook the assignment covers, e.g. 04 (repeatable)"
     )
-    z.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: %(default)s)")
-    z.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default: %(default)s)")
-    z.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="memory per kernel, MB")
+    _add_limits(z)
     c = sub.add_parser(
         "classroom",
         help="write a GitHub Classroom template repository",
@@ -153,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "classroom":
         from mha.grading import classroom
 
-        numbers = [f"{int(n):02d}" if n.isdigit() else n for n in args.notebook]
-        if any(n not in known_notebooks() for n in numbers):
-            parser.error(f"--notebook must be one of {', '.join(sorted(known_notebooks()))}")
+        numbers = notebook_numbers(parser, args.notebook, "--notebook")
         out_dir, source = Path(args.out_dir), Path(args.source)
         import nbformat
 
@@ -177,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gradescope":
         from mha.grading import gradescope
 
-        known = known_notebooks()
-        numbers = [f"{int(n):02d}" if n.isdigit() else n for n in args.notebook]
-        if any(n not in known for n in numbers):
-            parser.error(f"--notebook must be one of {', '.join(sorted(known))}")
+        numbers = notebook_numbers(parser, args.notebook, "--notebook")
         options = ["--timeout", f"{args.timeout:g}", "--cell-timeout", f"{args.cell_timeout:g}"]
         options += ["--memory-mb", str(args.memory_mb)]
         out = gradescope.build_zip(Path(args.out_zip), numbers, options)
@@ -189,17 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     return grade_command(parser, args)
 
 
-def _numbers(text: str) -> list[str]:
-    return [f"{int(n):02d}" if n.strip().isdigit() else n.strip() for n in text.split(",") if n.strip()]
-
-
 def grade_command(parser: argparse.ArgumentParser, args) -> int:
-    known = known_notebooks()
-    if args.notebook is not None and (not args.notebook.isdigit() or f"{int(args.notebook):02d}" not in known):
-        parser.error(f"--notebook must be one of {', '.join(sorted(known))}")
-    expect = _numbers(args.expect) if args.expect else []
-    if any(n not in known for n in expect):
-        parser.error(f"--expect takes notebooks among {', '.join(sorted(known))}")
+    notebook = None
+    if args.notebook is not None:
+        numbers = notebook_numbers(parser, [args.notebook], "--notebook")
+        if len(numbers) != 1:
+            parser.error(f"--notebook takes one notebook, e.g. 04, got {args.notebook!r}")
+        notebook = numbers[0]
+    expect = notebook_numbers(parser, [args.expect], "--expect") if args.expect else []
     roster = []
     if args.roster:
         try:
@@ -225,7 +231,7 @@ def grade_command(parser: argparse.ArgumentParser, args) -> int:
         found,
         jobs=args.jobs,
         limits=limits,
-        notebook=args.notebook,
+        notebook=notebook,
         fork_server=args.fork_server,
         isolation=isolation,
         out=out,

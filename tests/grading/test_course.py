@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import nbformat
@@ -270,6 +271,29 @@ def test_grade_usage_errors(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_info:
             course.main(argv)
         assert exit_info.value.code == 2
+
+
+def test_notebook_options_are_one_rule_for_every_command(tmp_path, capsys, monkeypatch):
+    from mha.grading import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "grade_files", lambda found, **options: seen.update(options) or [])
+    monkeypatch.setattr(cli.report, "write_reports", lambda *args: [])
+    sub = tmp_path / "hw.ipynb"
+    sub.write_text("{}")
+    assert course.main(["grade", str(sub), "--notebook", "4", "--out", str(tmp_path / "out")]) == 0
+    assert seen["notebook"] == "04"  # "4" and "04" name the same notebook everywhere
+    bad = [
+        (["grade", str(sub), "--notebook", "4,5"], "--notebook takes one notebook"),
+        (["grade", str(sub), "--notebook", "77"], "--notebook takes notebooks among 01, 02"),
+        (["grade", str(sub), "--expect", "4,x"], "--expect takes notebooks among .* got 4, x"),
+        (["gradescope", str(tmp_path / "a.zip"), "--notebook", "10"], "--notebook takes notebooks among"),
+        (["classroom", str(tmp_path / "c"), "--notebook", "0"], "--notebook takes notebooks among"),
+    ]
+    for argv, message in bad:
+        with pytest.raises(SystemExit):
+            course.main(argv)
+        assert re.search(message, capsys.readouterr().err), argv
 
 
 def test_notebook_number_from_name_or_metadata():
