@@ -145,6 +145,19 @@ BATCHED_HINT = (
 )
 
 
+def call_and_compare(fn, q, k, v, mask, where, extra_variants=()):
+    """Call the learner's attention on copies of q, k, v (and the mask) and compare its (out, weights) with the
+    package's; when a batched call (q with more than 2 axes) fails, the feedback ends with BATCHED_HINT."""
+    args = (q, k, v) if mask is None else (q, k, v, mask)
+    try:
+        result = engine.call(fn, *(t.clone() for t in args))
+        compare_attention_pair(result, q, k, v, mask, where, extra_variants)
+    except engine.Verdict as verdict:
+        if q.dim() > 2 and verdict.status == "error":
+            verdict.feedback += BATCHED_HINT
+        raise
+
+
 def check_scaled_attention(attention) -> engine.CheckResult:
     """Exercise 01.2: attention(q, k, v) -> (out, weights), softmax(q k^T / sqrt(d_k)) v.
 
@@ -157,14 +170,7 @@ def check_scaled_attention(attention) -> engine.CheckResult:
         g = engine.generator(102)
         for shape in [(5, 4), (2, 3, 8), (2, 2, 6, 4)]:
             q, k, v = (engine.randn(g, *shape) for _ in range(3))
-            where = f"q, k, v of shape {shape}"
-            try:
-                result = engine.call(fn, q.clone(), k.clone(), v.clone())
-                compare_attention_pair(result, q, k, v, None, where)
-            except engine.Verdict as v:
-                if len(shape) > 2 and v.status == "error":
-                    v.feedback += BATCHED_HINT
-                raise
+            call_and_compare(fn, q, k, v, None, f"q, k, v of shape {shape}")
         return "Your attention equals mha.scaled_dot_product_attention, batched inputs included."
 
     return engine.run_check("01.2", attention, body)

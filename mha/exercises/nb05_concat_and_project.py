@@ -1,7 +1,7 @@
 """Notebook 5, concatenate and project: the checks of exercises 05.1 (a full multi-head forward pass), 05.2
 (a causal mask) and 05.3 (attention with a mask).
 
-05.3 compares with notebook 1's attention and names the same mistakes (``compare_attention_pair``), plus the
+05.3 compares with notebook 1's attention and names the same mistakes (``call_and_compare``), plus the
 mistakes of masking.
 """
 
@@ -13,7 +13,7 @@ import torch
 
 from mha.attention import MultiHeadAttention, causal_mask
 from mha.exercises import engine
-from mha.exercises.nb01_one_head import BATCHED_HINT, compare_attention_pair
+from mha.exercises.nb01_one_head import call_and_compare
 
 __all__ = ["check_mha_forward", "check_causal_mask", "check_masked_attention"]  # the checks the notebook calls
 
@@ -239,13 +239,7 @@ def check_masked_attention(masked_attention) -> engine.CheckResult:
         for shape, mask, label in cases:
             q, k, v = (engine.randn(g, *shape) for _ in range(3))
             where = f"q, k, v of shape {shape} and {label} of shape {tuple(mask.shape)}"
-            try:
-                result = engine.call(fn, q.clone(), k.clone(), v.clone(), mask.clone())
-                compare_attention_pair(result, q, k, v, mask, where, _mask_mistakes(q, k, mask))
-            except engine.Verdict as v:
-                if len(shape) > 2 and v.status == "error":
-                    v.feedback += BATCHED_HINT
-                raise
+            call_and_compare(fn, q, k, v, mask, where, _mask_mistakes(q, k, mask))
         return "Masked keys get exactly zero weight, and every row still sums to 1."
 
     return engine.run_check("05.3", masked_attention, body)
