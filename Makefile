@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+# tests/nbval_kernel_start.py: a kernel that dies while it starts (before any cell) is started again.
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
+          -p tests.nbval_kernel_start
 
 .PHONY: help setup book serve lab test execute test-unit test-notebooks test-book test-browser test-frontends test-download test-matrix classic-env lint test-gpu bench clean pdf test-pdf
 

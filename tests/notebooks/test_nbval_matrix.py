@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TRAINED_EXERCISES = ("02", "06", "07")  # notebooks whose checks compare the learner's answer with a trained model
 NBVAL = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg")]
+NBVAL += ["-p", "tests.nbval_kernel_start"]  # a kernel that dies while it starts is started again
 
 CONFIGURATIONS = [(capability, threads) for capability in ("avx512", "avx2", "default") for threads in (1, 2)]
 
