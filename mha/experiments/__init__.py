@@ -1,4 +1,5 @@
-"""The experiments of notebooks 2, 6 and 7, run on the tiny models of ``mha.train``; one module per study.
+"""The experiments of notebooks 2, 6 and 7 on the tiny models of ``mha.models`` (trained by ``mha.train``), one module
+per study.
 
 - ``head_counts`` (notebook 2): one wide head against narrow heads over many seeds (``compare_head_counts``) and the
   baselines a critic asks for (``majority_baseline``, ``one_role_baseline``);
